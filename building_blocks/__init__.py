@@ -1,0 +1,1 @@
+"""What every Relay agent shares: interfaces, types, networks, utilities."""
