@@ -1,0 +1,1 @@
+"""Experiment configs, runners, loggers, checkpoints and command-line entry points."""

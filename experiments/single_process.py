@@ -1,0 +1,361 @@
+"""The single-process runner: one actor and one learner in one process,
+interleaved through a Reverb rate limiter.
+
+After every environment step the actor's experience goes to the in-process
+Reverb table; the learner then takes one update for every full batch that
+is ready. A SampleToInsertRatio limiter decides when a batch may be sampled
+(learning starts at `min_replay_size`, then samples/inserts stays near
+`samples_per_insert`); inserts never block, so the single thread cannot
+deadlock (see replay/tables.py).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from agents import AGENTS
+from building_blocks import core
+from building_blocks import counting
+from building_blocks import environment_loop
+from building_blocks import errors
+from envs import gymnasium_adapter
+from experiments import checkpointing
+from experiments import config as config_lib
+from experiments import loggers as loggers_lib
+from experiments import plotting
+from replay import server as server_lib
+
+RETURN_WINDOW = 10
+
+
+class LearningActor(core.Actor):
+  """Wraps the training actor: after each observed step, the learner takes
+  one update per batch the replay iterator has ready."""
+
+  def __init__(self, actor: core.Actor, learner: core.Learner, iterator: Any,
+               counter: counting.Counter):
+    self._actor = actor
+    self._learner = learner
+    self._iterator = iterator
+    self._counter = counter
+    self.last_metrics: dict[str, float] = {}
+
+  def select_action(self, observation):
+    return self._actor.select_action(observation)
+
+  def observe_first(self, timestep):
+    self._actor.observe_first(timestep)
+
+  def observe(self, action, next_timestep):
+    self._actor.observe(action, next_timestep)
+    steps = 0
+    while self._iterator.ready():
+      self.last_metrics = self._learner.step()
+      steps += 1
+    if steps:
+      self._counter.increment(learner_steps=steps)
+
+  def update(self, wait: bool = False):
+    self._actor.update(wait)
+
+
+@dataclasses.dataclass
+class RunResult:
+  """What a finished (or interrupted) run reports."""
+  run_dir: str
+  actor_steps: int
+  episodes: int
+  final_eval_return: float | None
+  best_mean_return: float
+  steps_to_target: int | None
+  seconds_to_target: float | None
+  interrupted: bool
+  plot_path: str | None
+  checkpoint_dir: str
+  wall_seconds: float
+
+
+def _prepare_run_dir(config: config_lib.ExperimentConfig
+                     ) -> tuple[config_lib.ExperimentConfig, str, bool]:
+  """Returns (config, run_dir, resuming). Never reuses an existing folder
+  for a new run; a resume reads the folder's own config.json."""
+  if config.resume:
+    run_dir = config.resume
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(config_path):
+      raise errors.RunDirectoryError(
+          f"Cannot resume {run_dir!r}: it has no config.json, so it is not a "
+          "Relay run folder.")
+    saved = config_lib.ExperimentConfig.from_json_file(config_path)
+    saved.num_steps = max(saved.num_steps, config.num_steps)
+    saved.resume = run_dir
+    saved.progress = config.progress
+    saved.replay_port = config.replay_port
+    return saved, run_dir, True
+  now = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+  run_dir = config.run_dir or config_lib.default_run_dir(config, now)
+  if os.path.exists(run_dir):
+    raise errors.RunDirectoryError(
+        f"Run folder {run_dir!r} exists already; Relay never overwrites a run. "
+        f"Continue it with --resume {run_dir}, or choose another --run-dir.")
+  os.makedirs(run_dir)
+  config = dataclasses.replace(config, run_dir=run_dir)
+  with open(os.path.join(run_dir, "config.json"), "w") as f:
+    f.write(config.to_json())
+  return config, run_dir, False
+
+
+def _preflight(config: config_lib.ExperimentConfig) -> None:
+  """Checks the environment id, agent/env compatibility and the port before
+  anything is written, so a rejected run leaves no folder behind."""
+  if config.resume:
+    return
+  env = gymnasium_adapter.make_environment(config.env)
+  try:
+    _, builder_cls = AGENTS[config.agent]
+    builder_cls(config.agent_config()).check_environment(
+        gymnasium_adapter.make_environment_spec(env), config.env)
+  finally:
+    env.close()
+  if config.replay_port:
+    server_lib.check_port_free(config.replay_port)
+
+
+def _env_rng_state(env: gymnasium_adapter.GymnasiumEnvironment) -> Any:
+  return env.gym_env.unwrapped.np_random.bit_generator.state
+
+
+def _set_env_rng_state(env: gymnasium_adapter.GymnasiumEnvironment,
+                       state: Any) -> None:
+  env.reset()  # Marks the env as seeded so later resets keep this RNG.
+  env.gym_env.unwrapped.np_random.bit_generator.state = state
+
+
+class _Run:
+  """The pieces of one run and the bookkeeping between episodes."""
+
+  def __init__(self, config: config_lib.ExperimentConfig, run_dir: str,
+               resuming: bool, start_time: float):
+    self.config = config
+    self.run_dir = run_dir
+    self.start_time = start_time
+    _, builder_cls = AGENTS[config.agent]
+    self.builder = builder_cls(config.agent_config())
+    self.env = gymnasium_adapter.make_environment(config.env, seed=config.seed)
+    self.eval_env = gymnasium_adapter.make_environment(
+        config.env, seed=config.seed + 1_000_003)
+    self.spec = gymnasium_adapter.make_environment_spec(self.env)
+    self.builder.check_environment(self.spec, config.env)
+
+    keys = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+    networks = self.builder.make_networks(self.spec)
+    tables = self.builder.make_replay_tables(self.spec, block_inserts=False)
+    self.server = server_lib.ReplayServer(
+        tables, port=config.replay_port,
+        checkpoint_dir=os.path.join(run_dir, "replay"))
+    self.iterator = self.builder.make_dataset_iterator(self.server)
+    self.learner = self.builder.make_learner(networks, self.iterator,
+                                             self.server, self.spec, keys[0])
+    self.adder = self.builder.make_adder(self.server, self.learner)
+    self.counter = counting.Counter()
+    self.checkpointer = checkpointing.Checkpointer(
+        os.path.join(run_dir, "checkpoints"))
+    initial_step = 0
+    actor_key = keys[1]
+    if resuming:
+      initial_step, actor_key = self._restore()
+    self.actor = self.builder.make_actor(networks, self.learner, actor_key,
+                                         adder=self.adder,
+                                         initial_step=initial_step)
+    self.eval_actor = self.builder.make_actor(networks, self.learner, keys[2],
+                                              evaluation=True)
+    self.learning_actor = LearningActor(self.actor, self.learner,
+                                        self.iterator, self.counter)
+    logs = os.path.join(run_dir, "logs")
+    self.train_csv = os.path.join(logs, "train.csv")
+    self.eval_csv = os.path.join(logs, "eval.csv")
+    train_loggers: list[core.Logger] = [loggers_lib.CSVLogger(self.train_csv)]
+    eval_loggers: list[core.Logger] = [loggers_lib.CSVLogger(self.eval_csv)]
+    if config.tensorboard:
+      tb_dir = os.path.join(run_dir, "tensorboard")
+      train_loggers.append(loggers_lib.TensorBoardLogger(tb_dir, "train",
+                                                         "actor_steps"))
+      eval_loggers.append(loggers_lib.TensorBoardLogger(tb_dir, "eval",
+                                                        "actor_steps"))
+    self.train_logger = loggers_lib.MultiLogger(train_loggers)
+    self.eval_logger = loggers_lib.MultiLogger(eval_loggers)
+    self.train_loop = environment_loop.EnvironmentLoop(
+        self.env, self.learning_actor, self.counter, label="actor")
+    self.eval_loop = environment_loop.EnvironmentLoop(
+        self.eval_env, self.eval_actor, counting.Counter(), label="eval")
+    self.recent_returns: collections.deque[float] = collections.deque(
+        maxlen=RETURN_WINDOW)
+    self.best_mean = -np.inf
+
+  def _restore(self) -> tuple[int, Any]:
+    learner_state, meta = self.checkpointer.restore(self.learner.save())
+    self.learner.restore(learner_state)
+    self.learner.max_priority = meta.get("max_priority", 1.0)
+    self.counter = counting.Counter(meta["counts"])
+    _set_env_rng_state(self.env, meta["env_rng"])
+    self.restored_returns = meta.get("recent_returns", [])
+    return int(meta["actor_step"]), np.asarray(meta["actor_key"], np.uint32)
+
+  def checkpoint(self) -> None:
+    """Saves learner, counters, RNGs and (optionally) the replay table."""
+    counts = self.counter.get_counts()
+    step = counts.get("actor_steps", 0)
+    meta = {
+        "counts": counts,
+        "actor_step": self.actor.num_steps,
+        "actor_key": np.asarray(self.actor.rng_key).tolist(),
+        "env_rng": _env_rng_state(self.env),
+        "recent_returns": list(self.recent_returns),
+        "max_priority": getattr(self.learner, "max_priority", 1.0),
+        "wall_time": time.time(),
+    }
+    if self.checkpointer.latest_step() != step:
+      self.checkpointer.save(step, self.learner.save(), meta)
+    if self.config.replay_checkpoint:
+      self.adder.flush()
+      self.server.checkpoint()
+
+  def evaluate(self) -> float:
+    results = self.eval_loop.run(num_episodes=self.config.eval_episodes)
+    mean = environment_loop.mean_return(results)
+    self.eval_logger.write({
+        "actor_steps": self.counter.get("actor_steps"),
+        "eval_mean_return": mean,
+        "eval_min_return": min(r["episode_return"] for r in results),
+        "eval_max_return": max(r["episode_return"] for r in results),
+        "wall_time": time.time() - self.start_time,
+    })
+    return mean
+
+  def close(self) -> None:
+    """Closes loggers and stops the server; each step runs even if one fails."""
+    for closer in (self.train_logger.close, self.eval_logger.close,
+                   self.checkpointer.close, self.server.stop,
+                   lambda: self.iterator.close(timeout=5.0),
+                   self.env.close, self.eval_env.close):
+      try:
+        closer()
+      except Exception:  # pylint: disable=broad-except
+        pass
+
+
+def run_experiment(config: config_lib.ExperimentConfig,
+                   start_time: float | None = None) -> RunResult:
+  """Trains `config.agent` on `config.env`; returns where everything went.
+
+  Raises RelayError subclasses for bad input. On KeyboardInterrupt it saves
+  a checkpoint, closes logs, stops the replay server and re-raises.
+  """
+  start_time = time.time() if start_time is None else start_time
+  config.validate()
+  _preflight(config)
+  config, run_dir, resuming = _prepare_run_dir(config)
+  run = _Run(config, run_dir, resuming, start_time)
+  print(f"Run folder {run_dir}; Replay server on {run.server.address}",
+        flush=True)
+  if resuming:
+    run.recent_returns.extend(getattr(run, "restored_returns", []))
+    items = sum(t.info.current_size for t in run.server.tables.values())
+    print(f"Restored step {run.counter.get('actor_steps')} (learner step "
+          f"{run.counter.get('learner_steps')}) from {run.checkpointer.directory};"
+          f" Restored replay with {items} items.", flush=True)
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  counts = run.counter.get_counts()
+  bar = tqdm(total=config.num_steps, initial=counts.get("actor_steps", 0),
+             unit="step", disable=not config.progress, dynamic_ncols=True,
+             mininterval=0.5)
+  steps_to_target = None
+  seconds_to_target = None
+  next_eval = _next_multiple(counts.get("actor_steps", 0), config.eval_every)
+  next_ckpt = _next_multiple(counts.get("actor_steps", 0), config.checkpoint_every)
+  interrupted = False
+  final_eval = None
+  plot_path = None
+  try:
+    try:
+      loop_start = time.time()
+      steps_at_start = counts.get("actor_steps", 0)
+      while run.counter.get("actor_steps") < config.num_steps:
+        result = run.train_loop.run_episode()
+        steps = result["actor_steps"]
+        run.recent_returns.append(result["episode_return"])
+        mean = float(np.mean(run.recent_returns))
+        if len(run.recent_returns) == RETURN_WINDOW:
+          run.best_mean = max(run.best_mean, mean)
+        sps = (steps - steps_at_start) / max(time.time() - loop_start, 1e-9)
+        row = {
+            "actor_steps": steps,
+            "actor_episodes": result["actor_episodes"],
+            "learner_steps": run.counter.get("learner_steps"),
+            "episode_return": result["episode_return"],
+            "episode_length": result["episode_length"],
+            "mean_return_10": mean,
+            "steps_per_second": sps,
+            "wall_time": time.time() - start_time,
+            **{k: float(v) for k, v in run.learning_actor.last_metrics.items()},
+        }
+        run.train_logger.write(row)
+        bar.update(steps - bar.n)
+        bar.set_postfix(ret=f"{result['episode_return']:.0f}",
+                        mean10=f"{mean:.1f}", sps=f"{sps:.0f}", refresh=False)
+        target = config.stop_at_return
+        if (target is not None and steps_to_target is None and
+            len(run.recent_returns) == RETURN_WINDOW and mean >= target):
+          steps_to_target = steps
+          seconds_to_target = time.time() - start_time
+          bar.write(f"Reached a {RETURN_WINDOW}-episode mean return of "
+                    f"{mean:.1f} >= {target} at step {steps}, "
+                    f"{seconds_to_target:.1f} s after launch.")
+          break
+        if config.eval_every and steps >= next_eval:
+          next_eval = _next_multiple(steps, config.eval_every)
+          bar.write(f"step {steps}: evaluation mean return "
+                    f"{run.evaluate():.1f}")
+        if config.checkpoint_every and steps >= next_ckpt:
+          next_ckpt = _next_multiple(steps, config.checkpoint_every)
+          run.checkpoint()
+    except KeyboardInterrupt:
+      interrupted = True
+      bar.write("Interrupted: saving a checkpoint, closing logs, stopping the "
+                "replay server...")
+      run.adder.reset()
+    bar.close()
+    if not interrupted:
+      final_eval = run.evaluate()
+    run.checkpoint()
+    plot_path = plotting.plot_learning_curve(
+        run.train_csv, run.eval_csv, os.path.join(run_dir, "learning_curve.png"),
+        title=f"{config.agent} on {config.env} (seed {config.seed})")
+  finally:
+    bar.close()
+    run.close()
+  result = RunResult(
+      run_dir=run_dir, actor_steps=run.counter.get("actor_steps"),
+      episodes=run.counter.get("actor_episodes"),
+      final_eval_return=final_eval, best_mean_return=float(run.best_mean),
+      steps_to_target=steps_to_target, seconds_to_target=seconds_to_target,
+      interrupted=interrupted, plot_path=plot_path,
+      checkpoint_dir=run.checkpointer.directory,
+      wall_seconds=time.time() - start_time)
+  with open(os.path.join(run_dir, "result.json"), "w") as f:
+    json.dump(dataclasses.asdict(result), f, indent=2)
+  if interrupted:
+    raise KeyboardInterrupt(result)
+  return result
+
+
+def _next_multiple(step: int, every: int) -> int:
+  return (step // every + 1) * every if every else 1 << 62

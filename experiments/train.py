@@ -1,0 +1,82 @@
+"""Command-line entry point: train an agent in a single process.
+
+  python -m experiments.train --agent dqn --env CartPole-v1
+  python -m experiments.train --resume runs/dqn-CartPole-v1-seed0-...
+  python -m experiments.train --help
+"""
+from __future__ import annotations
+
+import time
+
+_LAUNCH = time.time()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import sys
+from typing import Sequence
+
+from agents import AGENTS
+from building_blocks import errors
+from building_blocks import optional_deps
+from experiments import config as config_lib
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+DESCRIPTION = """Train a Relay agent on a gymnasium environment (single process,
+in-process Reverb replay).
+
+Agents: {agents}.
+Environments: any registered gymnasium id; {agents_first} needs discrete
+actions, e.g. CartPole-v1, Acrobot-v1, MountainCar-v0, LunarLander-v3.
+
+Writes config.json, logs/train.csv, logs/eval.csv, tensorboard/,
+learning_curve.png, checkpoints/ and replay/ into the run folder.
+"""
+
+
+def parse_args(argv: Sequence[str] | None) -> config_lib.ExperimentConfig:
+  import tyro
+  description = DESCRIPTION.format(agents=", ".join(sorted(AGENTS)),
+                                   agents_first=sorted(AGENTS)[0].upper())
+  return tyro.cli(config_lib.ExperimentConfig, args=argv,
+                  description=description)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  config = parse_args(argv)
+  try:
+    optional_deps.import_reverb()
+    from experiments import single_process
+    result = single_process.run_experiment(config, start_time=_LAUNCH)
+  except errors.RelayError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+  except optional_deps.MissingDependencyError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+  except KeyboardInterrupt as e:
+    result = e.args[0] if e.args else None
+    if result is None:
+      print("Interrupted before the run started; nothing was written.",
+            file=sys.stderr)
+    else:
+      print(f"Interrupted at step {result.actor_steps}. Checkpoint and replay "
+            f"saved in {result.run_dir}; logs are intact. Continue with:\n"
+            f"  python -m experiments.train --resume {result.run_dir}",
+            file=sys.stderr)
+    return EXIT_INTERRUPTED
+  final = ("n/a" if result.final_eval_return is None
+           else f"{result.final_eval_return:.1f}")
+  target = ("" if result.steps_to_target is None else
+            f" reached target at step {result.steps_to_target} "
+            f"({result.seconds_to_target:.1f} s after launch);")
+  print(f"Done: {result.actor_steps} steps, {result.episodes} episodes in "
+        f"{result.wall_seconds:.1f} s; final evaluation return {final} "
+        f"(best 10-episode mean {result.best_mean_return:.1f});{target} "
+        f"run folder {result.run_dir} (logs in logs/, plot "
+        f"{result.plot_path}, checkpoints in {result.checkpoint_dir}).")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
