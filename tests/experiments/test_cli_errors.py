@@ -1,0 +1,89 @@
+"""Bad input to `python -m experiments.train`: each has a clear outcome
+(exit code 2, a message naming the problem and the fix, nothing lost)."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from experiments import train
+from tests.conftest import requires_reverb
+
+pytestmark = requires_reverb
+
+
+def _main(capsys, *args):
+  code = train.main(list(args) + ["--no-progress"])
+  return code, capsys.readouterr().err
+
+
+def test_unknown_env_id(capsys, tmp_path):
+  code, err = _main(capsys, "--env", "CartPool-v1", "--run-dir",
+                    str(tmp_path / "r"))
+  assert code == train.EXIT_BAD_INPUT
+  assert not (tmp_path / "r").exists()
+  assert "Unknown environment id 'CartPool-v1'" in err
+  assert "CartPole-v1" in err
+
+
+def test_continuous_env_for_dqn(capsys, tmp_path):
+  code, err = _main(capsys, "--env", "Pendulum-v1", "--run-dir",
+                    str(tmp_path / "r"))
+  assert code == train.EXIT_BAD_INPUT
+  assert not (tmp_path / "r").exists()
+  assert "DQN needs a discrete action space" in err
+  assert "Pendulum-v1" in err
+
+
+@pytest.mark.parametrize("flag,value,needle", [
+    ("--dqn.batch-size", "0", "dqn.batch_size must be an integer >= 1"),
+    ("--dqn.discount", "1.5", "dqn.discount must be in [0, 1]"),
+    ("--num-steps", "-5", "num_steps must be >= 1"),
+    ("--agent", "sac", "Unknown agent 'sac'"),
+])
+def test_out_of_range_values(capsys, tmp_path, flag, value, needle):
+  run_dir = tmp_path / "r"
+  code, err = _main(capsys, flag, value, "--run-dir", str(run_dir))
+  assert code == train.EXIT_BAD_INPUT
+  assert needle in err
+  assert not run_dir.exists()  # nothing created for a rejected config
+
+
+def test_unparseable_value(capsys):
+  with pytest.raises(SystemExit) as info:
+    train.main(["--dqn.learning-rate", "fast"])
+  assert info.value.code == 2
+  assert "fast" in capsys.readouterr().err
+
+
+def test_occupied_port(capsys, tmp_path):
+  holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+  holder.bind(("127.0.0.1", 0))
+  holder.listen(1)
+  port = holder.getsockname()[1]
+  try:
+    code, err = _main(capsys, "--replay-port", str(port), "--run-dir",
+                      str(tmp_path / "r"))
+  finally:
+    holder.close()
+  assert code == train.EXIT_BAD_INPUT
+  assert f"Replay port {port} is already in use" in err
+  assert not (tmp_path / "r").exists()
+
+
+def test_existing_run_dir_is_never_overwritten(capsys, tmp_path):
+  run_dir = tmp_path / "old"
+  run_dir.mkdir()
+  (run_dir / "precious.txt").write_text("keep me")
+  code, err = _main(capsys, "--run-dir", str(run_dir))
+  assert code == train.EXIT_BAD_INPUT
+  assert "exists already" in err and "--resume" in err
+  assert os.listdir(run_dir) == ["precious.txt"]
+  assert (run_dir / "precious.txt").read_text() == "keep me"
+
+
+def test_resume_of_a_folder_that_is_not_a_run(capsys, tmp_path):
+  code, err = _main(capsys, "--resume", str(tmp_path))
+  assert code == train.EXIT_BAD_INPUT
+  assert "not a Relay run folder" in err

@@ -1,0 +1,87 @@
+"""Ctrl-C mid-run keeps checkpoint, logs and replay; --resume continues."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from tests.conftest import ROOT
+from tests.conftest import requires_reverb
+
+pytestmark = requires_reverb
+
+
+def _rows(path):
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def _train(*args):
+  return subprocess.Popen(
+      [sys.executable, "-m", "experiments.train", "--no-progress",
+       "--no-tensorboard", *args],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_saves_everything_and_resume_continues(tmp_path):
+  from experiments import checkpointing
+  from replay import server as server_lib
+  run_dir = str(tmp_path / "run")
+  train_csv = os.path.join(run_dir, "logs", "train.csv")
+  proc = _train("--run-dir", run_dir, "--num-steps", "200000",
+                "--eval-every", "0", "--dqn.min-replay-size", "200")
+  try:
+    deadline = time.time() + 120
+    # Wait until the learner has run (rows report learner steps > 0).
+    while time.time() < deadline:
+      if os.path.exists(train_csv):
+        rows = _rows(train_csv)
+        if rows and int(rows[-1]["learner_steps"]) > 50:
+          break
+      assert proc.poll() is None, proc.communicate()
+      time.sleep(0.2)
+    else:
+      raise AssertionError("the run did not start learning in time")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.communicate()
+  assert proc.returncode == 130, err
+  assert "Interrupted at step" in err and f"--resume {run_dir}" in err
+  port = int(re.search(r"Replay server on localhost:(\d+)", out + err).group(1))
+  server_lib.check_port_free(port)  # the Reverb server was shut down
+
+  rows = _rows(train_csv)
+  steps_at_interrupt = int(rows[-1]["actor_steps"])
+  assert steps_at_interrupt > 200
+  ckpt = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints"))
+  assert ckpt.latest_step() == steps_at_interrupt
+  ckpt.close()
+  replay_files = os.listdir(os.path.join(run_dir, "replay"))
+  assert replay_files, "the replay checkpoint is missing"
+  with open(os.path.join(run_dir, "result.json")) as f:
+    assert json.load(f)["interrupted"] is True
+
+  target = steps_at_interrupt + 1500
+  resumed = _train("--resume", run_dir, "--num-steps", str(target))
+  out, err = resumed.communicate(timeout=300)
+  assert resumed.returncode == 0, err
+  assert "Restored step" in out + err
+  assert "Restored replay with" in out + err
+  rows_after = _rows(train_csv)
+  assert rows_after[:len(rows)] == rows  # old log rows untouched
+  new = rows_after[len(rows):]
+  assert int(new[0]["actor_steps"]) > steps_at_interrupt
+  assert int(new[0]["actor_steps"]) - steps_at_interrupt <= 500
+  assert int(new[0]["learner_steps"]) >= int(rows[-1]["learner_steps"])
+  assert int(new[-1]["actor_steps"]) >= target
+  assert int(new[0]["actor_episodes"]) == int(rows[-1]["actor_episodes"]) + 1
