@@ -1,9 +1,13 @@
-"""Batches sampled from a Reverb table, decoded and ready for the learner."""
+"""Batches sampled from a Reverb table, decoded and ready for the learner.
+
+On an accelerator, wrap the iterator in building_blocks.prefetch.DevicePrefetcher
+with jax.device_put to overlap host-to-device copies with learning; on CPU
+the jitted update takes the host arrays directly (measured faster here).
+"""
 from __future__ import annotations
 
 from typing import Any, Iterator, NamedTuple
 
-import jax
 import numpy as np
 
 from building_blocks import optional_deps
@@ -40,14 +44,6 @@ def reverb_batches(server_address: str, table: str, batch_size: int,
                       data=codec.decode(sample.data))
 
 
-def to_device(batch: ReplayBatch) -> ReplayBatch:
-  """Moves everything but the keys to the default device."""
-  return batch._replace(
-      probabilities=jax.device_put(batch.probabilities),
-      table_size=jax.device_put(batch.table_size),
-      data=jax.device_put(batch.data))
-
-
 class ReverbIterator:
   """Device batches from a Reverb table, with a non-blocking `ready()`.
 
@@ -74,6 +70,3 @@ class ReverbIterator:
     # Host arrays go straight into the jitted update, whose C++ dispatch
     # copies them to the device faster than a Python-level device_put.
     return next(self._batches)
-
-  def close(self, timeout: float = 0.0) -> None:
-    del timeout
