@@ -17,15 +17,15 @@ class DQNConfig:
   """Adam epsilon."""
   hidden_sizes: tuple[int, ...] = (128, 128)
   """Widths of the MLP torso's hidden layers."""
-  discount: float = 0.99
+  discount: float = 0.995
   """Per-step discount gamma."""
   n_step: int = 3
   """Steps of real reward before bootstrapping."""
-  batch_size: int = 64
+  batch_size: int = 32
   """Transitions per gradient step."""
-  samples_per_insert: float = 16.0
-  """Replayed transitions per inserted one (rate-limiter target). 16 with batch 64: one gradient step per 4 env steps."""
-  num_sgd_steps_per_step: int = 1
+  samples_per_insert: float = 32.0
+  """Replayed transitions per inserted one (rate-limiter target). 32 with batch 32: one gradient step per environment step."""
+  num_sgd_steps_per_step: int = 8
   """Gradient steps per learner step: one replay sample of this many batches feeds a jitted scan of updates (fewer Python and replay round trips)."""
   min_replay_size: int = 1_000
   """Transitions in replay before learning starts."""

@@ -37,12 +37,19 @@ def init_state(network: networks_lib.FeedForwardNetwork,
                optimizer: optax.GradientTransformation,
                observation_example: np.ndarray,
                key: chex.PRNGKey) -> TrainingState:
-  """Fresh parameters, a matching target copy and optimizer state."""
-  init_key, state_key = jax.random.split(key)
-  params = network.init(init_key, observation_example[None])
-  return TrainingState(params=params, target_params=params,
-                       opt_state=optimizer.init(params),
-                       steps=jnp.zeros((), jnp.int32), rng_key=state_key)
+  """Fresh parameters, a matching target copy and optimizer state.
+
+  Compiled as one program: run op by op, initialisation would compile every
+  small op separately (about a second on CPU).
+  """
+  @jax.jit
+  def init(key, observation):
+    init_key, state_key = jax.random.split(key)
+    params = network.init(init_key, observation[None])
+    return TrainingState(params=params, target_params=params,
+                         opt_state=optimizer.init(params),
+                         steps=jnp.zeros((), jnp.int32), rng_key=state_key)
+  return init(key, observation_example)
 
 
 def make_update_fn(network: networks_lib.FeedForwardNetwork,
@@ -102,6 +109,10 @@ def make_multi_update_fn(update: Callable, num_steps: int) -> Callable:
 class DQNLearner(core.Learner):
   """Pulls batches, applies the jitted update, sends new priorities back.
 
+  The update is dispatched asynchronously and not waited for: its results
+  (new priorities, new parameters) are collected at the start of the next
+  step. The computation thus runs on XLA's threads while the actor keeps
+  stepping the environment, and actors see parameters one learner step old.
   `priority_updater(keys, priorities)` receives host uint64 keys; it is
   None for uniform replay.
   """
@@ -118,27 +129,44 @@ class DQNLearner(core.Learner):
     self._iterator = iterator
     self._priority_updater = priority_updater
     self._state = init_state(network, optimizer, observation_example, key)
+    self._published_params = self._state.params
+    self._pending: tuple[np.ndarray, chex.Array] | None = None
     self.max_priority = 1.0
 
-  def step(self) -> dict[str, float]:
+  def step(self) -> dict[str, chex.Array]:
     batch = next(self._iterator)
+    self._complete_previous_step()
     self._state, metrics, priorities = self._update(
         self._state, batch._replace(keys=None))
-    if self._priority_updater is not None:
-      priorities = np.asarray(priorities)
-      self.max_priority = max(self.max_priority, float(priorities.max()))
-      self._priority_updater(batch.keys, priorities)
+    self._pending = (batch.keys, priorities)
     return metrics
 
+  def _complete_previous_step(self) -> None:
+    """Waits for the last dispatched update, then publishes its parameters
+    and sends its priorities to replay."""
+    if self._pending is None:
+      return
+    keys, priorities = self._pending
+    self._pending = None
+    priorities = np.asarray(priorities)  # blocks until that update is done
+    self._published_params = self._state.params
+    if self._priority_updater is not None:
+      self.max_priority = max(self.max_priority, float(priorities.max()))
+      self._priority_updater(keys, priorities)
+
   def get_variables(self, names: Sequence[str]) -> list[Any]:
-    return [self._state.params for _ in names]
+    return [self._published_params for _ in names]
 
   @property
   def state(self) -> TrainingState:
     return self._state
 
   def save(self) -> TrainingState:
+    """The state after every update so far (priorities sent too)."""
+    self._complete_previous_step()
     return self._state
 
   def restore(self, state: TrainingState) -> None:
+    self._pending = None
     self._state = jax.tree_util.tree_map(jnp.asarray, state)
+    self._published_params = self._state.params
