@@ -24,8 +24,8 @@ class ExperimentConfig:
   """Any gymnasium environment id the agent supports."""
   seed: int = 0
   """Seeds the environment, the network initialisation and the actor."""
-  num_steps: int = 50_000
-  """Environment steps to train for (the last episode is completed)."""
+  num_steps: Optional[int] = None
+  """Environment steps to train for; the last episode is completed (default 50,000; with --resume, the resumed run's own budget)."""
   eval_every: int = 10_000
   """Environment steps between evaluation phases (0: only at the end)."""
   eval_episodes: int = 10
@@ -38,18 +38,24 @@ class ExperimentConfig:
   """Where logs, plot and checkpoints go; must not exist yet. Default:
   runs/<agent>-<env>-seed<seed>-<time>."""
   resume: Optional[str] = None
-  """Run folder to continue from its last checkpoint (other flags are read
-  from its config.json, except --num-steps)."""
+  """Run folder to continue from its last checkpoint; its config.json supplies every other flag except --num-steps."""
   replay_port: int = 0
   """Port of the in-process Reverb server (0: pick a free one)."""
   replay_checkpoint: bool = True
   """Save the replay contents with each checkpoint, so resume refills it."""
+  compilation_cache_dir: str = "~/.cache/relay/jax"
+  """JAX persistent compilation cache: later runs skip XLA compilation ("" disables)."""
   tensorboard: bool = True
   """Also write TensorBoard event files."""
   progress: bool = True
   """Show a progress bar."""
   dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
   """DQN hyperparameters (used with --agent dqn)."""
+
+  DEFAULT_NUM_STEPS = 50_000
+
+  def total_steps(self) -> int:
+    return self.DEFAULT_NUM_STEPS if self.num_steps is None else self.num_steps
 
   def agent_config(self) -> Any:
     return getattr(self, self.agent)
@@ -59,7 +65,9 @@ class ExperimentConfig:
     if self.agent not in AGENTS:
       raise errors.ConfigError(
           f"Unknown agent {self.agent!r}; choose one of {sorted(AGENTS)}.")
-    for name in ("num_steps", "eval_episodes"):
+    if self.num_steps is not None and self.num_steps < 1:
+      raise errors.ConfigError(f"num_steps must be >= 1, got {self.num_steps}.")
+    for name in ("eval_episodes",):
       if getattr(self, name) < 1:
         raise errors.ConfigError(f"{name} must be >= 1, got {getattr(self, name)}.")
     for name in ("eval_every", "checkpoint_every", "seed"):

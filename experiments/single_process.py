@@ -95,7 +95,8 @@ def _prepare_run_dir(config: config_lib.ExperimentConfig
           f"Cannot resume {run_dir!r}: it has no config.json, so it is not a "
           "Relay run folder.")
     saved = config_lib.ExperimentConfig.from_json_file(config_path)
-    saved.num_steps = max(saved.num_steps, config.num_steps)
+    if config.num_steps is not None:
+      saved.num_steps = config.num_steps
     saved.resume = run_dir
     saved.progress = config.progress
     saved.replay_port = config.replay_port
@@ -111,6 +112,15 @@ def _prepare_run_dir(config: config_lib.ExperimentConfig
   with open(os.path.join(run_dir, "config.json"), "w") as f:
     f.write(config.to_json())
   return config, run_dir, False
+
+
+def enable_compilation_cache(directory: str) -> None:
+  """Turns on JAX's persistent compilation cache in `directory`, for every
+  program however quick to compile (a CPU run compiles a dozen small ones)."""
+  if not directory:
+    return
+  jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def _preflight(config: config_lib.ExperimentConfig) -> None:
@@ -157,6 +167,8 @@ class _Run:
 
     keys = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     networks = self.builder.make_networks(self.spec)
+    # Inserts must never block: the learner, on the same thread, could not
+    # run to unblock them (see replay/tables.py).
     tables = self.builder.make_replay_tables(self.spec, block_inserts=False)
     self.server = server_lib.ReplayServer(
         tables, port=config.replay_port,
@@ -177,8 +189,8 @@ class _Run:
                                          initial_step=initial_step)
     self.eval_actor = self.builder.make_actor(networks, self.learner, keys[2],
                                               evaluation=True)
-    self.learning_actor = LearningActor(self.actor, self.learner,
-                                        self.iterator, self.counter)
+    self.train_actor = LearningActor(self.actor, self.learner, self.iterator,
+                                     self.counter)
     logs = os.path.join(run_dir, "logs")
     self.train_csv = os.path.join(logs, "train.csv")
     self.eval_csv = os.path.join(logs, "eval.csv")
@@ -193,7 +205,7 @@ class _Run:
     self.train_logger = loggers_lib.MultiLogger(train_loggers)
     self.eval_logger = loggers_lib.MultiLogger(eval_loggers)
     self.train_loop = environment_loop.EnvironmentLoop(
-        self.env, self.learning_actor, self.counter, label="actor")
+        self.env, self.train_actor, self.counter, label="actor")
     self.eval_loop = environment_loop.EnvironmentLoop(
         self.eval_env, self.eval_actor, counting.Counter(), label="eval")
     self.recent_returns: collections.deque[float] = collections.deque(
@@ -228,6 +240,9 @@ class _Run:
       self.adder.flush()
       self.server.checkpoint()
 
+  def learner_metrics(self) -> dict[str, float]:
+    return {k: float(v) for k, v in self.train_actor.last_metrics.items()}
+
   def evaluate(self) -> float:
     results = self.eval_loop.run(num_episodes=self.config.eval_episodes)
     mean = environment_loop.mean_return(results)
@@ -244,7 +259,6 @@ class _Run:
     """Closes loggers and stops the server; each step runs even if one fails."""
     for closer in (self.train_logger.close, self.eval_logger.close,
                    self.checkpointer.close, self.server.stop,
-                   lambda: self.iterator.close(timeout=5.0),
                    self.env.close, self.eval_env.close):
       try:
         closer()
@@ -261,6 +275,7 @@ def run_experiment(config: config_lib.ExperimentConfig,
   """
   start_time = time.time() if start_time is None else start_time
   config.validate()
+  enable_compilation_cache(config.compilation_cache_dir)
   _preflight(config)
   config, run_dir, resuming = _prepare_run_dir(config)
   run = _Run(config, run_dir, resuming, start_time)
@@ -274,7 +289,8 @@ def run_experiment(config: config_lib.ExperimentConfig,
           f" Restored replay with {items} items.", flush=True)
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   counts = run.counter.get_counts()
-  bar = tqdm(total=config.num_steps, initial=counts.get("actor_steps", 0),
+  num_steps = config.total_steps()
+  bar = tqdm(total=num_steps, initial=counts.get("actor_steps", 0),
              unit="step", disable=not config.progress, dynamic_ncols=True,
              mininterval=0.5)
   steps_to_target = None
@@ -288,7 +304,7 @@ def run_experiment(config: config_lib.ExperimentConfig,
     try:
       loop_start = time.time()
       steps_at_start = counts.get("actor_steps", 0)
-      while run.counter.get("actor_steps") < config.num_steps:
+      while run.counter.get("actor_steps") < num_steps:
         result = run.train_loop.run_episode()
         steps = result["actor_steps"]
         run.recent_returns.append(result["episode_return"])
@@ -305,7 +321,7 @@ def run_experiment(config: config_lib.ExperimentConfig,
             "mean_return_10": mean,
             "steps_per_second": sps,
             "wall_time": time.time() - start_time,
-            **{k: float(v) for k, v in run.learning_actor.last_metrics.items()},
+            **run.learner_metrics(),
         }
         run.train_logger.write(row)
         bar.update(steps - bar.n)

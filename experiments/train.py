@@ -14,6 +14,30 @@ _LAUNCH = time.time()
 import sys
 from typing import Sequence
 
+from experiments import network_isolation
+
+
+def _asks_for_a_port(argv: Sequence[str]) -> bool:
+  """True when the user chose --replay-port (wants it reachable) or only
+  asks for help; then the process stays in the host's network."""
+  for i, arg in enumerate(argv):
+    if arg in ("-h", "--help"):
+      return True
+    value = None
+    if arg.startswith("--replay-port="):
+      value = arg.split("=", 1)[1]
+    elif arg == "--replay-port" and i + 1 < len(argv):
+      value = argv[i + 1]
+    if value is not None and value.strip() not in ("0", ""):
+      return True
+  return False
+
+
+# Must run before numpy/TensorFlow/JAX start threads (see network_isolation).
+_ISOLATION_PROBLEM: str | None = "not requested"
+if __name__ == "__main__" and not _asks_for_a_port(sys.argv[1:]):
+  _ISOLATION_PROBLEM = network_isolation.isolate_network()
+
 from agents import AGENTS
 from building_blocks import errors
 from building_blocks import optional_deps
@@ -44,6 +68,10 @@ def parse_args(argv: Sequence[str] | None) -> config_lib.ExperimentConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
   config = parse_args(argv)
+  if __name__ == "__main__" and _ISOLATION_PROBLEM and not config.replay_port:
+    print("warning: the replay port could not be kept off the network "
+          f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",
+          file=sys.stderr)
   try:
     optional_deps.import_reverb()
     from experiments import single_process

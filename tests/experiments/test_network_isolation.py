@@ -1,0 +1,62 @@
+"""The training command keeps Reverb's port unreachable from outside."""
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from experiments import train
+from tests.conftest import ROOT
+from tests.conftest import requires_reverb
+
+pytestmark = requires_reverb
+
+
+def _connectable(port: int) -> bool:
+  for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+      s.settimeout(1.0)
+      try:
+        s.connect((host, port))
+        return True
+      except OSError:
+        continue
+  return False
+
+
+def test_default_run_port_is_invisible_outside_the_process(tmp_path):
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "experiments.train", "--no-progress",
+       "--no-tensorboard", "--num-steps", "1500", "--eval-episodes", "1",
+       "--run-dir", str(tmp_path / "run")],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    port = None
+    for line in proc.stdout:
+      match = re.search(r"Replay server on localhost:(\d+)", line)
+      if match:
+        port = int(match.group(1))
+        break
+    assert port is not None, proc.communicate()
+    assert proc.poll() is None, "the run ended before the port could be probed"
+    assert not _connectable(port)
+    out, err = proc.communicate(timeout=180)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.communicate()
+  assert proc.returncode == 0, err
+  assert "could not be kept off the network" not in err
+  assert "Done:" in out
+
+
+@pytest.mark.parametrize("argv,asks", [
+    ([], False), (["--replay-port", "0"], False), (["--replay-port=0"], False),
+    (["--replay-port", "8000"], True), (["--replay-port=8000"], True),
+    (["--help"], True),
+])
+def test_only_an_explicit_port_leaves_the_host_network(argv, asks):
+  assert train._asks_for_a_port(argv) == asks  # pylint: disable=protected-access
