@@ -12,9 +12,12 @@ from tests.conftest import requires_reverb
 pytestmark = requires_reverb
 
 
+_ORIGINAL_SELECT_ACTION = actors.FeedForwardActor.select_action
+
+
 def _record(monkeypatch, tmp_path, name, seed):
   seen = []
-  original = actors.FeedForwardActor.select_action
+  original = _ORIGINAL_SELECT_ACTION
 
   def recording(self, observation):
     action = original(self, observation)

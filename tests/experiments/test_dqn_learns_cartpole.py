@@ -1,0 +1,27 @@
+"""DQN with its default config reaches its reference return on CartPole-v1."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from experiments import config as config_lib
+from experiments import single_process
+from tests.conftest import requires_reverb
+
+pytestmark = [requires_reverb, pytest.mark.learning]
+
+
+def test_default_dqn_reaches_475_within_50k_steps(tmp_path):
+  config = config_lib.ExperimentConfig(
+      agent="dqn", env="CartPole-v1", seed=0, num_steps=50_000,
+      stop_at_return=475.0, progress=False, tensorboard=False,
+      run_dir=str(tmp_path / "run"))
+  result = single_process.run_experiment(config)
+  assert result.steps_to_target is not None, (
+      f"best 10-episode mean {result.best_mean_return:.1f} < 475 "
+      f"after {result.actor_steps} steps")
+  assert result.steps_to_target <= 50_000
+  # The greedy policy it learned is also good (evaluation after stopping).
+  assert result.final_eval_return >= 400
+  assert os.path.exists(result.plot_path)
