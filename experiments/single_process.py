@@ -178,6 +178,9 @@ class _Run:
                                              self.server, self.spec, keys[0])
     self.adder = self.builder.make_adder(self.server, self.learner)
     self.counter = counting.Counter()
+    self.recent_returns: collections.deque[float] = collections.deque(
+        maxlen=RETURN_WINDOW)
+    self.best_mean = -np.inf
     self.checkpointer = checkpointing.Checkpointer(
         os.path.join(run_dir, "checkpoints"))
     initial_step = 0
@@ -208,9 +211,6 @@ class _Run:
         self.env, self.train_actor, self.counter, label="actor")
     self.eval_loop = environment_loop.EnvironmentLoop(
         self.eval_env, self.eval_actor, counting.Counter(), label="eval")
-    self.recent_returns: collections.deque[float] = collections.deque(
-        maxlen=RETURN_WINDOW)
-    self.best_mean = -np.inf
 
   def _restore(self) -> tuple[int, Any]:
     learner_state, meta = self.checkpointer.restore(self.learner.save())
@@ -218,7 +218,7 @@ class _Run:
     self.learner.max_priority = meta.get("max_priority", 1.0)
     self.counter = counting.Counter(meta["counts"])
     _set_env_rng_state(self.env, meta["env_rng"])
-    self.restored_returns = meta.get("recent_returns", [])
+    self.recent_returns.extend(meta.get("recent_returns", []))
     return int(meta["actor_step"]), np.asarray(meta["actor_key"], np.uint32)
 
   def checkpoint(self) -> None:
@@ -282,7 +282,6 @@ def run_experiment(config: config_lib.ExperimentConfig,
   print(f"Run folder {run_dir}; Replay server on {run.server.address}",
         flush=True)
   if resuming:
-    run.recent_returns.extend(getattr(run, "restored_returns", []))
     items = sum(t.info.current_size for t in run.server.tables.values())
     print(f"Restored step {run.counter.get('actor_steps')} (learner step "
           f"{run.counter.get('learner_steps')}) from {run.checkpointer.directory};"

@@ -76,17 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     optional_deps.import_reverb()
     from experiments import single_process
     result = single_process.run_experiment(config, start_time=_LAUNCH)
-  except errors.RelayError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-  except optional_deps.MissingDependencyError as e:
+  except (errors.RelayError, optional_deps.MissingDependencyError) as e:
     print(f"error: {e}", file=sys.stderr)
     return EXIT_BAD_INPUT
   except KeyboardInterrupt as e:
     result = e.args[0] if e.args else None
     if result is None:
-      print("Interrupted before the run started; nothing was written.",
-            file=sys.stderr)
+      print("Interrupted while the run was starting; no training step was "
+            "taken.", file=sys.stderr)
     else:
       print(f"Interrupted at step {result.actor_steps}. Checkpoint and replay "
             f"saved in {result.run_dir}; logs are intact. Continue with:\n"
