@@ -63,7 +63,7 @@ def parse_args(argv: Sequence[str] | None) -> config_lib.ExperimentConfig:
   description = DESCRIPTION.format(agents=", ".join(sorted(AGENTS)),
                                    agents_first=sorted(AGENTS)[0].upper())
   return tyro.cli(config_lib.ExperimentConfig, args=argv,
-                  description=description)
+                  prog="python -m experiments.train", description=description)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
