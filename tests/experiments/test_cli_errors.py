@@ -87,3 +87,19 @@ def test_resume_of_a_folder_that_is_not_a_run(capsys, tmp_path):
   code, err = _main(capsys, "--resume", str(tmp_path))
   assert code == train.EXIT_BAD_INPUT
   assert "not a Relay run folder" in err
+
+
+def test_resume_with_a_broken_config_touches_nothing(capsys, tmp_path):
+  run_dir = tmp_path / "run"
+  (run_dir / "logs").mkdir(parents=True)
+  (run_dir / "config.json").write_text('{"agent": "dqn", "bogus_field": 1}')
+  (run_dir / "logs" / "train.csv").write_text("actor_steps\n5\n")
+  code, err = _main(capsys, "--resume", str(run_dir))
+  assert code == train.EXIT_BAD_INPUT
+  assert "Unknown config fields: ['bogus_field']" in err
+  assert (run_dir / "logs" / "train.csv").read_text() == "actor_steps\n5\n"
+  assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "logs"]
+  (run_dir / "config.json").write_text("{not json")
+  code, err = _main(capsys, "--resume", str(run_dir))
+  assert code == train.EXIT_BAD_INPUT
+  assert "Cannot read run config" in err
