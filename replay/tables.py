@@ -31,7 +31,8 @@ def sample_to_insert_ratio_limiter(samples_per_insert: float,
   deadlock (Acme's single-process runner lifts the same limit).
   """
   reverb = optional_deps.import_reverb()
-  # Reverb requires the window to hold at least one batch worth of samples.
+  # Reverb's own SampleToInsertRatio demands error_buffer >= 2 * max(1, SPI),
+  # so that an insert and a sample can always both fit in the window.
   error_buffer = max(error_buffer, 2 * max(1.0, samples_per_insert))
   offset = samples_per_insert * min_size_to_sample
   min_diff = offset - error_buffer

@@ -22,9 +22,9 @@ def test_reverb_features_say_how_to_get_reverb(capsys, tmp_path):
 
 
 def test_library_imports_without_touching_reverb():
-  import agents  # pylint: disable=unused-import
-  import building_blocks.environment_loop  # pylint: disable=unused-import
-  import envs  # pylint: disable=unused-import
-  import experiments.config  # pylint: disable=unused-import
-  import replay.adders  # pylint: disable=unused-import
+  import agents  # noqa: F401  (the import is the check)
+  import building_blocks.environment_loop  # noqa: F401  (the import is the check)
+  import envs  # noqa: F401  (the import is the check)
+  import experiments.config  # noqa: F401  (the import is the check)
+  import replay.adders  # noqa: F401  (the import is the check)
   assert set(agents.AGENTS) == {"dqn"}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-import chex
 import numpy as np
 
 from agents.dqn import acting

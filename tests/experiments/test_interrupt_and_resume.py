@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 
 from tests.conftest import ROOT
 from tests.conftest import requires_reverb
