@@ -258,7 +258,8 @@ class _Run:
   def close(self) -> None:
     """Closes loggers and stops the server; each step runs even if one fails."""
     for closer in (self.train_logger.close, self.eval_logger.close,
-                   self.checkpointer.close, self.server.stop,
+                   self.checkpointer.close, self.iterator.close,
+                   self.server.stop,
                    self.env.close, self.eval_env.close):
       try:
         closer()
