@@ -27,7 +27,8 @@ class EnvironmentLoop:
     self._counter = counter or counting.Counter()
     self._logger = logger or core.NoOpLogger()
     self._should_update = should_update
-    self._label = label
+    self._steps_key = f"{label}_steps"
+    self._episodes_key = f"{label}_episodes"
 
   def run_episode(self) -> dict[str, Any]:
     """Plays one episode and returns its return, length and speed."""
@@ -44,8 +45,8 @@ class EnvironmentLoop:
         self._actor.update()
       episode_return += float(timestep.reward)
       episode_length += 1
-      self._counter.increment(**{f"{self._label}_steps": 1})
-    counts = self._counter.increment(**{f"{self._label}_episodes": 1})
+      self._counter.increment(**{self._steps_key: 1})
+    counts = self._counter.increment(**{self._episodes_key: 1})
     elapsed = time.perf_counter() - start
     result = {
         "episode_return": episode_return,
