@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import dm_env
 import numpy as np
@@ -30,14 +30,22 @@ class EnvironmentLoop:
     self._steps_key = f"{label}_steps"
     self._episodes_key = f"{label}_episodes"
 
-  def run_episode(self) -> dict[str, Any]:
-    """Plays one episode and returns its return, length and speed."""
+  def run_episode(self, should_stop: Callable[[], bool] | None = None
+                  ) -> dict[str, Any] | None:
+    """Plays one episode and returns its return, length and speed.
+
+    `should_stop` is asked after every step; when it says yes, the episode
+    is abandoned (its steps stay counted, the episode does not) and None is
+    returned.
+    """
     start = time.perf_counter()
     timestep = self._environment.reset()
     self._actor.observe_first(timestep)
     episode_return = 0.0
     episode_length = 0
     while not timestep.last():
+      if should_stop is not None and should_stop():
+        return None
       action = self._actor.select_action(timestep.observation)
       timestep = self._environment.step(action)
       self._actor.observe(action, next_timestep=timestep)
@@ -57,17 +65,18 @@ class EnvironmentLoop:
     self._logger.write(result)
     return result
 
-  def episodes(self) -> Iterator[dict[str, Any]]:
-    """Yields the result of one episode after another, forever."""
-    while True:
-      yield self.run_episode()
-
   def run(self, num_episodes: int | None = None,
-          num_steps: int | None = None) -> list[dict[str, Any]]:
-    """Runs until `num_episodes` episodes or `num_steps` steps have passed."""
+          num_steps: int | None = None,
+          should_stop: Callable[[], bool] | None = None
+          ) -> list[dict[str, Any]]:
+    """Runs until `num_episodes` episodes or `num_steps` steps have passed,
+    or `should_stop` says so; returns the finished episodes' results."""
     results = []
     steps = 0
-    for result in self.episodes():
+    while True:
+      result = self.run_episode(should_stop)
+      if result is None:
+        break
       results.append(result)
       steps += result["episode_length"]
       if num_episodes is not None and len(results) >= num_episodes:

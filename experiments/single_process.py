@@ -15,6 +15,9 @@ import dataclasses
 import datetime
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from typing import Any
 
@@ -65,6 +68,40 @@ class LearningActor(core.Actor):
 
   def update(self, wait: bool = False):
     self._actor.update(wait)
+
+
+class StopRequest:
+  """Turns Ctrl-C into a request to stop at the next safe point.
+
+  The first SIGINT only sets `requested`: the run finishes the current
+  environment step, logs every finished episode and then checkpoints, so
+  counters, logs and checkpoint always agree. A second SIGINT raises
+  KeyboardInterrupt at once. Outside the main thread (where Python cannot
+  install handlers) SIGINT keeps its default behaviour.
+  """
+
+  def __init__(self):
+    self.requested = False
+    self._previous: Any = None
+
+  def _handle(self, signum: int, frame: Any) -> None:
+    del signum, frame
+    if self.requested:
+      raise KeyboardInterrupt
+    self.requested = True
+
+  def __call__(self) -> bool:
+    return self.requested
+
+  def __enter__(self) -> "StopRequest":
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGINT, self._handle)
+    return self
+
+  def __exit__(self, *exc: Any) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGINT, self._previous)
+      self._previous = None
 
 
 @dataclasses.dataclass
@@ -243,8 +280,12 @@ class _Run:
   def learner_metrics(self) -> dict[str, float]:
     return {k: float(v) for k, v in self.train_actor.last_metrics.items()}
 
-  def evaluate(self) -> float:
-    results = self.eval_loop.run(num_episodes=self.config.eval_episodes)
+  def evaluate(self, should_stop=None) -> float | None:
+    """Mean return of the evaluation episodes; None if stopped first."""
+    results = self.eval_loop.run(num_episodes=self.config.eval_episodes,
+                                 should_stop=should_stop)
+    if len(results) < self.config.eval_episodes:
+      return None
     mean = environment_loop.mean_return(results)
     self.eval_logger.write({
         "actor_steps": self.counter.get("actor_steps"),
@@ -271,8 +312,9 @@ def run_experiment(config: config_lib.ExperimentConfig,
                    start_time: float | None = None) -> RunResult:
   """Trains `config.agent` on `config.env`; returns where everything went.
 
-  Raises RelayError subclasses for bad input. On KeyboardInterrupt it saves
-  a checkpoint, closes logs, stops the replay server and re-raises.
+  Raises RelayError subclasses for bad input. On Ctrl-C (see StopRequest)
+  it saves a checkpoint, closes logs, stops the replay server and raises
+  KeyboardInterrupt carrying the RunResult.
   """
   start_time = time.time() if start_time is None else start_time
   config.validate()
@@ -293,68 +335,29 @@ def run_experiment(config: config_lib.ExperimentConfig,
   bar = tqdm(total=num_steps, initial=counts.get("actor_steps", 0),
              unit="step", disable=not config.progress, dynamic_ncols=True,
              mininterval=0.5)
-  steps_to_target = None
-  seconds_to_target = None
-  next_eval = _next_multiple(counts.get("actor_steps", 0), config.eval_every)
-  next_ckpt = _next_multiple(counts.get("actor_steps", 0), config.checkpoint_every)
+  outcome: dict[str, Any] = {"steps_to_target": None, "seconds_to_target": None}
   interrupted = False
   final_eval = None
   plot_path = None
   try:
-    try:
-      loop_start = time.time()
-      steps_at_start = counts.get("actor_steps", 0)
-      while run.counter.get("actor_steps") < num_steps:
-        result = run.train_loop.run_episode()
-        steps = result["actor_steps"]
-        run.recent_returns.append(result["episode_return"])
-        mean = float(np.mean(run.recent_returns))
-        if len(run.recent_returns) == RETURN_WINDOW:
-          run.best_mean = max(run.best_mean, mean)
-        sps = (steps - steps_at_start) / max(time.time() - loop_start, 1e-9)
-        row = {
-            "actor_steps": steps,
-            "actor_episodes": result["actor_episodes"],
-            "learner_steps": run.counter.get("learner_steps"),
-            "episode_return": result["episode_return"],
-            "episode_length": result["episode_length"],
-            "mean_return_10": mean,
-            "steps_per_second": sps,
-            "wall_time": time.time() - start_time,
-            **run.learner_metrics(),
-        }
-        run.train_logger.write(row)
-        bar.update(steps - bar.n)
-        bar.set_postfix(ret=f"{result['episode_return']:.0f}",
-                        mean10=f"{mean:.1f}", sps=f"{sps:.0f}", refresh=False)
-        target = config.stop_at_return
-        if (target is not None and steps_to_target is None and
-            len(run.recent_returns) == RETURN_WINDOW and mean >= target):
-          steps_to_target = steps
-          seconds_to_target = time.time() - start_time
-          bar.write(f"Reached a {RETURN_WINDOW}-episode mean return of "
-                    f"{mean:.1f} >= {target} at step {steps}, "
-                    f"{seconds_to_target:.1f} s after launch.")
-          break
-        if config.eval_every and steps >= next_eval:
-          next_eval = _next_multiple(steps, config.eval_every)
-          bar.write(f"step {steps}: evaluation mean return "
-                    f"{run.evaluate():.1f}")
-        if config.checkpoint_every and steps >= next_ckpt:
-          next_ckpt = _next_multiple(steps, config.checkpoint_every)
-          run.checkpoint()
-    except KeyboardInterrupt:
-      interrupted = True
-      bar.write("Interrupted: saving a checkpoint, closing logs, stopping the "
-                "replay server...")
-      run.adder.reset()
-    bar.close()
-    if not interrupted:
-      final_eval = run.evaluate()
-    run.checkpoint()
-    plot_path = plotting.plot_learning_curve(
-        run.train_csv, run.eval_csv, os.path.join(run_dir, "learning_curve.png"),
-        title=f"{config.agent} on {config.env} (seed {config.seed})")
+    with StopRequest() as stop:
+      try:
+        interrupted = _train(run, config, bar, stop, start_time, outcome)
+        if not interrupted:
+          final_eval = run.evaluate(should_stop=stop)
+          interrupted = final_eval is None
+      except KeyboardInterrupt:  # a second Ctrl-C, or SIGINT off the main thread
+        interrupted = True
+      bar.close()
+      if interrupted:
+        print("Interrupted: saving a checkpoint, closing logs, stopping the "
+              "replay server...", file=sys.stderr, flush=True)
+        run.adder.reset()  # the cut-off episode is dropped
+      run.checkpoint()
+      plot_path = plotting.plot_learning_curve(
+          run.train_csv, run.eval_csv,
+          os.path.join(run_dir, "learning_curve.png"),
+          title=f"{config.agent} on {config.env} (seed {config.seed})")
   finally:
     bar.close()
     run.close()
@@ -362,7 +365,8 @@ def run_experiment(config: config_lib.ExperimentConfig,
       run_dir=run_dir, actor_steps=run.counter.get("actor_steps"),
       episodes=run.counter.get("actor_episodes"),
       final_eval_return=final_eval, best_mean_return=float(run.best_mean),
-      steps_to_target=steps_to_target, seconds_to_target=seconds_to_target,
+      steps_to_target=outcome["steps_to_target"],
+      seconds_to_target=outcome["seconds_to_target"],
       interrupted=interrupted, plot_path=plot_path,
       checkpoint_dir=run.checkpointer.directory,
       wall_seconds=time.time() - start_time)
@@ -371,6 +375,62 @@ def run_experiment(config: config_lib.ExperimentConfig,
   if interrupted:
     raise KeyboardInterrupt(result)
   return result
+
+
+def _train(run: _Run, config: config_lib.ExperimentConfig, bar: Any,
+           stop: StopRequest, start_time: float, outcome: dict[str, Any]) -> bool:
+  """The training loop: episodes, logging, evaluation, checkpoints.
+  Returns True when a stop was requested (Ctrl-C)."""
+  num_steps = config.total_steps()
+  first_step = run.counter.get("actor_steps")
+  next_eval = _next_multiple(first_step, config.eval_every)
+  next_ckpt = _next_multiple(first_step, config.checkpoint_every)
+  loop_start = time.time()
+  while run.counter.get("actor_steps") < num_steps:
+    result = run.train_loop.run_episode(should_stop=stop)
+    if result is None:
+      return True
+    steps = result["actor_steps"]
+    run.recent_returns.append(result["episode_return"])
+    mean = float(np.mean(run.recent_returns))
+    if len(run.recent_returns) == RETURN_WINDOW:
+      run.best_mean = max(run.best_mean, mean)
+    sps = (steps - first_step) / max(time.time() - loop_start, 1e-9)
+    run.train_logger.write({
+        "actor_steps": steps,
+        "actor_episodes": result["actor_episodes"],
+        "learner_steps": run.counter.get("learner_steps"),
+        "episode_return": result["episode_return"],
+        "episode_length": result["episode_length"],
+        "mean_return_10": mean,
+        "steps_per_second": sps,
+        "wall_time": time.time() - start_time,
+        **run.learner_metrics(),
+    })
+    bar.update(steps - bar.n)
+    bar.set_postfix(ret=f"{result['episode_return']:.0f}",
+                    mean10=f"{mean:.1f}", sps=f"{sps:.0f}", refresh=False)
+    target = config.stop_at_return
+    if (target is not None and len(run.recent_returns) == RETURN_WINDOW and
+        mean >= target):
+      outcome["steps_to_target"] = steps
+      outcome["seconds_to_target"] = time.time() - start_time
+      bar.write(f"Reached a {RETURN_WINDOW}-episode mean return of "
+                f"{mean:.1f} >= {target} at step {steps}, "
+                f"{outcome['seconds_to_target']:.1f} s after launch.")
+      return False
+    if stop():
+      return True
+    if config.eval_every and steps >= next_eval:
+      next_eval = _next_multiple(steps, config.eval_every)
+      mean_eval = run.evaluate(should_stop=stop)
+      if mean_eval is None:
+        return True
+      bar.write(f"step {steps}: evaluation mean return {mean_eval:.1f}")
+    if config.checkpoint_every and steps >= next_ckpt:
+      next_ckpt = _next_multiple(steps, config.checkpoint_every)
+      run.checkpoint()
+  return stop()
 
 
 def _next_multiple(step: int, every: int) -> int:

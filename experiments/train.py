@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   except KeyboardInterrupt as e:
     result = e.args[0] if e.args else None
     if result is None:
-      print("Interrupted while the run was starting; no training step was "
-            "taken.", file=sys.stderr)
+      print("Interrupted before the run could save its state; its folder "
+            "keeps the last complete checkpoint, if any.", file=sys.stderr)
     else:
       print(f"Interrupted at step {result.actor_steps}. Checkpoint and replay "
             f"saved in {result.run_dir}; logs are intact. Continue with:\n"

@@ -125,3 +125,17 @@ def test_csv_logger_appends_across_reopen(tmp_path):
   with open(path, newline="") as f:
     rows = list(csv.DictReader(f))
   assert rows == [{"step": "1", "ret": "2.5"}, {"step": "2", "ret": "3.0"}]
+
+
+def test_environment_loop_stops_mid_episode_without_counting_it():
+  env = gymnasium_adapter.make_environment("CartPole-v1", seed=0)
+  counter = counting.Counter()
+  loop = environment_loop.EnvironmentLoop(env, _RecordingActor(), counter)
+  asked = []
+  def stop_after_three():
+    asked.append(1)
+    return len(asked) > 3
+  assert loop.run_episode(should_stop=stop_after_three) is None
+  assert counter.get("actor_steps") == 3
+  assert counter.get("actor_episodes") == 0
+  assert loop.run(num_episodes=5, should_stop=lambda: True) == []
