@@ -9,7 +9,7 @@ REVERB_INSTALL_HINT = (
     "only. Install Relay's Reverb profile on Python 3.11, as the README's "
     "setup command does:\n"
     "  python3.11 -m venv .venv && .venv/bin/pip install "
-    "-c constraints-reverb.txt -e '.[reverb]'")
+    "-c constraints-reverb.txt -e '.[reverb,test]'")
 
 
 class MissingDependencyError(ImportError):

@@ -31,8 +31,7 @@ def reverb_batches(server_address: str, table: str, batch_size: int,
   one more, so at most ~2 batches are sampled ahead of use (their
   priorities can be that stale).
   """
-  optional_deps.import_reverb()
-  import reverb  # pylint: disable=g-import-not-at-top
+  reverb = optional_deps.import_reverb()
   dataset = reverb.TrajectoryDataset.from_table_signature(
       server_address=server_address, table=table,
       max_in_flight_samples_per_worker=batch_size, num_workers_per_iterator=1)
