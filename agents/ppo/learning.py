@@ -1,0 +1,98 @@
+"""PPO's update: advantages for a rollout, then epochs x minibatches of
+clipped-surrogate gradient steps, all one pure function (one `lax.scan`)."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from agents.ppo import config as config_lib
+from agents.ppo import losses
+from agents.ppo import networks as networks_lib
+
+
+class PPOState(NamedTuple):
+  """Everything PPO's update changes."""
+  params: Any
+  opt_state: Any
+
+
+def make_optimizer(config: config_lib.PPOConfig,
+                   num_updates: int) -> optax.GradientTransformation:
+  """Global-norm clipping then Adam; with annealing the step size falls
+  linearly to 0 over `num_updates` rollouts (each num_epochs x
+  num_minibatches gradient steps)."""
+  learning_rate = config.learning_rate
+  if config.anneal_learning_rate:
+    learning_rate = optax.linear_schedule(
+        config.learning_rate, 0.0,
+        num_updates * config.num_epochs * config.num_minibatches)
+  return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
+                     optax.adam(learning_rate, eps=config.adam_eps))
+
+
+def make_batch(network: networks_lib.ActorCriticNetwork,
+               config: config_lib.PPOConfig, params,
+               observation: chex.ArrayTree, action: chex.Array,
+               reward: chex.Array, terminated: chex.Array,
+               truncated: chex.Array, final_observation: chex.ArrayTree,
+               last_observation: chex.ArrayTree, log_prob: chex.Array,
+               value: chex.Array) -> losses.PPOBatch:
+  """Flattens a time-major rollout [T, N] into a PPOBatch with GAE
+  advantages and lambda-return targets."""
+  num_steps, num_envs = reward.shape
+  _, last_value = network.apply(params, last_observation)
+  # V of the states reached before auto-reset; only used where truncated.
+  flat_final = jax.tree_util.tree_map(
+      lambda x: jnp.reshape(x, (num_steps * num_envs,) + x.shape[2:]),
+      final_observation)
+  _, final_value = network.apply(params, flat_final)
+  final_value = jnp.reshape(final_value, (num_steps, num_envs))
+  advantage = losses.gae_advantages(
+      reward * config.reward_scale, terminated, truncated, value,
+      final_value, last_value, config.discount, config.gae_lambda)
+  target = advantage + value
+  flatten = lambda x: jnp.reshape(x, (num_steps * num_envs,) + x.shape[2:])
+  return jax.tree_util.tree_map(flatten, losses.PPOBatch(
+      observation=observation, action=action, log_prob=log_prob,
+      value=value, advantage=advantage, target=target))
+
+
+def make_update_fn(network: networks_lib.ActorCriticNetwork,
+                   optimizer: optax.GradientTransformation,
+                   config: config_lib.PPOConfig) -> Callable:
+  """update(state, batch, key) -> (state, metrics): num_epochs passes over a
+  shuffled PPOBatch, each split into num_minibatches gradient steps."""
+  loss_fn = functools.partial(
+      losses.ppo_loss, network.apply, network.distribution,
+      clip_epsilon=config.clip_epsilon, clip_value_loss=config.clip_value_loss,
+      value_coef=config.value_coef, entropy_coef=config.entropy_coef,
+      normalize_advantages=config.normalize_advantages)
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def minibatch_step(state: PPOState, minibatch: losses.PPOBatch):
+    (loss, extras), grads = grad_fn(state.params, minibatch)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return PPOState(params, opt_state), dict(extras, loss=loss)
+
+  def epoch(state: PPOState, key: chex.PRNGKey, batch: losses.PPOBatch):
+    permutation = jax.random.permutation(key, batch.advantage.shape[0])
+    shuffled = jax.tree_util.tree_map(lambda x: jnp.take(x, permutation, axis=0),
+                                      batch)
+    minibatches = jax.tree_util.tree_map(
+        lambda x: jnp.reshape(x, (config.num_minibatches, -1) + x.shape[1:]),
+        shuffled)
+    return jax.lax.scan(minibatch_step, state, minibatches)
+
+  def update(state: PPOState, batch: losses.PPOBatch, key: chex.PRNGKey):
+    keys = jax.random.split(key, config.num_epochs)
+    state, metrics = jax.lax.scan(
+        lambda s, k: epoch(s, k, batch), state, keys)
+    return state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+  return update
