@@ -7,9 +7,9 @@ compiled program, everything on the accelerator.
 """
 from __future__ import annotations
 
-import time
+from experiments import launch_time
 
-_LAUNCH = time.time()
+_LAUNCH = launch_time.process_start_time()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse

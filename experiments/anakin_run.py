@@ -79,8 +79,8 @@ def run(config: config_lib.AnakinConfig,
   devices = runner.select_devices(config)
   sharding = runner.seed_sharding(devices)
   init, chunk = runner._make_program(config, env, plan)  # pylint: disable=protected-access
-  init_all = jax.vmap(lambda key: init(key))
-  chunk_all = jax.vmap(lambda state: chunk(state))
+  init_all = runner.over_seeds(lambda key: init(key), config.num_seeds)
+  chunk_all = runner.over_seeds(lambda state: chunk(state), config.num_seeds)
   keys = runner.seed_keys(config.seed, config.num_seeds)
   state_shapes = jax.eval_shape(init_all, keys)
   out_shapes = jax.eval_shape(chunk_all, state_shapes)

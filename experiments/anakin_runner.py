@@ -289,6 +289,24 @@ def make_train(config: config_lib.AnakinConfig
   return train
 
 
+def over_seeds(fn: Callable, num_seeds: int) -> Callable:
+  """`fn` mapped over a leading seed axis of every argument and output.
+
+  jax.vmap for several seeds; for one seed the function runs unbatched
+  and the axis is removed and added back around it, which XLA compiles
+  faster (measured on CPU: about 3 s less for PPO on CartPole) and is
+  what a user's jax.jit(train) would compile.
+  """
+  if num_seeds > 1:
+    return jax.vmap(fn)
+
+  def single(*args):
+    out = fn(*jax.tree_util.tree_map(lambda x: x[0], args))
+    return jax.tree_util.tree_map(lambda x: jnp.expand_dims(x, 0), out)
+
+  return single
+
+
 def seed_keys(seed: int, num_seeds: int) -> chex.Array:
   """Key of seed i: fold_in(PRNGKey(seed), i), so seed i's run does not
   depend on how many seeds run beside it."""

@@ -1,7 +1,11 @@
-"""PPO hyperparameters. The defaults are PureJaxRL's CartPole settings
-(4 envs x 128 steps, 4 epochs x 4 minibatches, Adam 2.5e-4 annealed), which
-reach a 10-episode mean return of 475 on CartPole-v1 within 500k steps;
-`PRESETS` holds tuned settings for other tasks (see the README's figures)."""
+"""PPO hyperparameters.
+
+The dataclass defaults are PureJaxRL's CartPole settings (4 envs x 128
+steps, 4 epochs x 4 minibatches, Adam 2.5e-4 annealed), which reach a
+10-episode mean return of 475 on CartPole-v1 within 500k steps and are the
+reference for speed comparisons. `PRESETS` holds tuned settings per
+environment, which `default_config(env_id)` (and so the CLI) applies; see
+the README's figures."""
 from __future__ import annotations
 
 import dataclasses
@@ -92,6 +96,12 @@ class PPOConfig:
 # a short horizon, more epochs and scaled rewards (in the spirit of the RL
 # Baselines Zoo settings for PPO on Pendulum-v1).
 PRESETS: dict[str, dict[str, Any]] = {
+    # Many short rollouts and more epochs, in the spirit of the RL Baselines
+    # Zoo's tuned CartPole PPO: 475 within 17k-32k steps on 8 of 8 seeds,
+    # against 110k-170k with the PureJaxRL settings.
+    "CartPole-v1": dict(num_envs=8, rollout_length=32, num_epochs=10,
+                        num_minibatches=4, learning_rate=1e-3, discount=0.98,
+                        gae_lambda=0.8, entropy_coef=0.0),
     "Pendulum-v1": dict(num_envs=16, rollout_length=128, num_epochs=10,
                         num_minibatches=8, learning_rate=1e-3,
                         discount=0.9, gae_lambda=0.95, entropy_coef=0.0,
