@@ -179,19 +179,22 @@ def _make_program(config: config_lib.AnakinConfig,
                        EpisodeWindow.empty(), jnp.zeros((), jnp.int32))
 
   def iteration(system: anakin.AnakinSystem, state: RunnerState):
-    def env_step(carry, _):
-      agent_state, env_state, observation, key = carry
-      key, act_key, env_key = jax.random.split(key, 3)
-      action, extras = system.act(agent_state, act_key, observation)
-      env_state, timestep = jax.vmap(env.step)(
-          jax.random.split(env_key, system.num_envs), env_state, action)
+    def env_step(carry, keys):
+      agent_state, env_state, observation = carry
+      action, extras = system.act(agent_state, keys[0], observation)
+      env_state, timestep = jax.vmap(env.step)(keys[1:], env_state, action)
       out = (observation, action, timestep, extras)
-      return (agent_state, env_state, timestep.observation, key), out
+      return (agent_state, env_state, timestep.observation), out
 
     key, learn_key, rollout_key = jax.random.split(state.key, 3)
-    (_, env_state, observation, _), (obs, action, ts, extras) = jax.lax.scan(
-        env_step, (state.agent, state.env_state, state.observation,
-                   rollout_key), None, length=system.rollout_length)
+    # All of the rollout's keys in one call ([T, 1 + num_envs]: the
+    # policy's, then one per environment), not a chain of small splits
+    # inside the loop: the same randomness, vectorised.
+    step_keys = jax.random.split(
+        rollout_key, (system.rollout_length, 1 + system.num_envs))
+    (_, env_state, observation), (obs, action, ts, extras) = jax.lax.scan(
+        env_step, (state.agent, state.env_state, state.observation),
+        step_keys)
     rollout = anakin.Rollout(
         observation=obs, action=action, reward=ts.reward,
         terminated=ts.terminated, truncated=ts.truncated,

@@ -55,7 +55,8 @@ def test_train_is_pure_and_vmaps_over_seeds():
   assert out.metrics["loss"].shape == (3, plan.num_iterations)
   assert out.eval_return.shape == (3, plan.num_evals)
   np.testing.assert_array_equal(out.metrics["env_steps"][0],
-                                512 * np.arange(1, plan.num_iterations + 1))
+                                plan.steps_per_iteration *
+                                np.arange(1, plan.num_iterations + 1))
   assert np.isfinite(np.asarray(out.metrics["loss"])).all()
   # Different seeds, different runs; the same seed, the same run.
   assert not np.allclose(out.metrics["loss"][0], out.metrics["loss"][1])
