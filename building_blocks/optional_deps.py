@@ -9,7 +9,9 @@ REVERB_INSTALL_HINT = (
     "only. Install Relay's Reverb profile on Python 3.11, as the README's "
     "setup command does:\n"
     "  python3.11 -m venv .venv && .venv/bin/pip install "
-    "-c constraints-reverb.txt -e '.[reverb,test]'")
+    "-c constraints-reverb.txt -e '.[reverb,test]'\n"
+    "Or train without Reverb, with replay in device memory: --replay device "
+    "(the default, --replay auto, picks it when Reverb is missing).")
 
 
 class MissingDependencyError(ImportError):
@@ -32,3 +34,27 @@ def import_reverb() -> types.ModuleType:
 def reverb_available() -> bool:
   """True when `import reverb` would work."""
   return importlib.util.find_spec("reverb") is not None
+
+
+def resolve_replay_backend(choice: str) -> str:
+  """"reverb" or "device" for a config's `replay` choice.
+
+  "reverb" imports Reverb (MissingDependencyError, with the install hint,
+  if it is not there); "device" needs nothing beyond the core install;
+  "auto" is "reverb" when Reverb imports, else "device".
+  """
+  if choice == "device":
+    return "device"
+  if choice == "reverb":
+    import_reverb()
+    return "reverb"
+  if choice == "auto":
+    if not reverb_available():
+      return "device"
+    try:
+      import_reverb()
+    except MissingDependencyError:
+      return "device"
+    return "reverb"
+  raise ValueError(f"unknown replay backend {choice!r}; "
+                   "choose auto, reverb or device.")

@@ -4,11 +4,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agents import AGENTS
 from agents.dqn import DQNConfig
 from building_blocks import errors
+
+
+REPLAY_BACKENDS = ("auto", "reverb", "device")
 
 
 @dataclasses.dataclass
@@ -39,8 +42,10 @@ class ExperimentConfig:
   runs/<agent>-<env>-seed<seed>-<time>."""
   resume: Optional[str] = None
   """Run folder to continue from its last checkpoint; its config.json supplies every other flag except --num-steps."""
+  replay: Literal["auto", "reverb", "device"] = "auto"
+  """Replay backend: "reverb" (in-process Reverb server; needs the Reverb install), "device" (flashbax buffer in device memory; any install), "auto" (Reverb when it is installed, else device). A run records the backend it used."""
   replay_port: int = 0
-  """Port of the in-process Reverb server (0: pick a free one)."""
+  """Port of the in-process Reverb server (0: pick a free one; Reverb only)."""
   replay_checkpoint: bool = True
   """Save the replay contents with each checkpoint, so resume refills it."""
   compilation_cache_dir: str = "~/.cache/relay/jax"
@@ -73,6 +78,9 @@ class ExperimentConfig:
     for name in ("eval_every", "checkpoint_every", "seed"):
       if getattr(self, name) < 0:
         raise errors.ConfigError(f"{name} must be >= 0, got {getattr(self, name)}.")
+    if self.replay not in REPLAY_BACKENDS:
+      raise errors.ConfigError(
+          f"replay must be one of {list(REPLAY_BACKENDS)}, got {self.replay!r}.")
     if not 0 <= self.replay_port <= 65535:
       raise errors.ConfigError(
           f"replay_port must be in 0..65535, got {self.replay_port}.")

@@ -1,12 +1,15 @@
 """The single-process runner: one actor and one learner in one process,
-interleaved through a Reverb rate limiter.
+interleaved through a replay rate limiter.
 
-After every environment step the actor's experience goes to the in-process
-Reverb table; the learner then takes one update for every full batch that
-is ready. A SampleToInsertRatio limiter decides when a batch may be sampled
-(learning starts at `min_replay_size`, then samples/inserts stays near
-`samples_per_insert`); inserts never block, so the single thread cannot
-deadlock (see replay/tables.py).
+After every environment step the actor's experience goes to replay: the
+in-process Reverb table, or a flashbax buffer in device memory
+(replay/device_replay.py) where Reverb is not installed or `--replay device`
+asks for it. The learner then takes one update for every full batch that
+is ready. A SampleToInsertRatio limiter (Reverb's, or the same rule
+computed on the host for the device buffer) decides when a batch may be
+sampled (learning starts at `min_replay_size`, then samples/inserts stays
+near `samples_per_insert`); inserts never block, so the single thread
+cannot deadlock (see replay/tables.py).
 """
 from __future__ import annotations
 
@@ -29,11 +32,13 @@ from building_blocks import core
 from building_blocks import counting
 from building_blocks import environment_loop
 from building_blocks import errors
+from building_blocks import optional_deps
 from envs import gymnasium_adapter
 from experiments import checkpointing
 from experiments import config as config_lib
 from experiments import loggers as loggers_lib
 from experiments import plotting
+from replay import device_replay
 from replay import server as server_lib
 
 RETURN_WINDOW = 10
@@ -123,7 +128,9 @@ class RunResult:
 def _prepare_run_dir(config: config_lib.ExperimentConfig
                      ) -> tuple[config_lib.ExperimentConfig, str, bool]:
   """Returns (config, run_dir, resuming). Never reuses an existing folder
-  for a new run; a resume reads the folder's own config.json."""
+  for a new run; a resume reads the folder's own config.json (whose replay
+  backend `_resolve_replay` recorded, so a resume refills the same kind of
+  replay)."""
   if config.resume:
     run_dir = config.resume
     config_path = os.path.join(run_dir, "config.json")
@@ -137,7 +144,8 @@ def _prepare_run_dir(config: config_lib.ExperimentConfig
     saved.resume = run_dir
     saved.progress = config.progress
     saved.replay_port = config.replay_port
-    return saved, run_dir, True
+    saved.validate()
+    return _resolve_replay(saved), run_dir, True
   now = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
   run_dir = config.run_dir or config_lib.default_run_dir(config, now)
   if os.path.exists(run_dir):
@@ -149,6 +157,21 @@ def _prepare_run_dir(config: config_lib.ExperimentConfig
   with open(os.path.join(run_dir, "config.json"), "w") as f:
     f.write(config.to_json())
   return config, run_dir, False
+
+
+def _resolve_replay(config: config_lib.ExperimentConfig
+                    ) -> config_lib.ExperimentConfig:
+  """Turns replay="auto" into "reverb" or "device" (what config.json then
+  records); raises MissingDependencyError for "reverb" without Reverb, and
+  ConfigError for a replay port without the Reverb server."""
+  config = dataclasses.replace(
+      config, replay=optional_deps.resolve_replay_backend(config.replay))
+  if config.replay_port and config.replay != "reverb":
+    raise errors.ConfigError(
+        f"--replay-port {config.replay_port} needs the Reverb replay server, "
+        f"but this run's replay is {config.replay!r} (in device memory: no "
+        "server, no port). Drop --replay-port, or pass --replay reverb.")
+  return config
 
 
 def enable_compilation_cache(directory: str) -> None:
@@ -172,7 +195,7 @@ def _preflight(config: config_lib.ExperimentConfig) -> None:
         gymnasium_adapter.make_environment_spec(env), config.env)
   finally:
     env.close()
-  if config.replay_port:
+  if config.replay_port and config.replay == "reverb":
     server_lib.check_port_free(config.replay_port)
 
 
@@ -204,12 +227,18 @@ class _Run:
 
     keys = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     networks = self.builder.make_networks(self.spec)
-    # Inserts must never block: the learner, on the same thread, could not
-    # run to unblock them (see replay/tables.py).
-    tables = self.builder.make_replay_tables(self.spec, block_inserts=False)
-    self.server = server_lib.ReplayServer(
-        tables, port=config.replay_port,
-        checkpoint_dir=os.path.join(run_dir, "replay"))
+    replay_dir = os.path.join(run_dir, "replay")
+    if config.replay == "reverb":
+      # Inserts must never block: the learner, on the same thread, could
+      # not run to unblock them (see replay/tables.py).
+      tables = self.builder.make_replay_tables(self.spec, block_inserts=False)
+      self.server = server_lib.ReplayServer(
+          tables, port=config.replay_port, checkpoint_dir=replay_dir)
+    else:
+      # Its own key, so the other keys stay what they are with Reverb.
+      replay_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 7)
+      self.server = self.builder.make_device_replay(
+          self.spec, key=replay_key, checkpoint_dir=replay_dir)
     self.iterator = self.builder.make_dataset_iterator(self.server)
     self.learner = self.builder.make_learner(networks, self.iterator,
                                              self.server, self.spec, keys[0])
@@ -277,6 +306,21 @@ class _Run:
       self.adder.flush()
       self.server.checkpoint()
 
+  def replay_description(self) -> str:
+    if isinstance(self.server, device_replay.DeviceReplay):
+      return (f"replay in {jax.default_backend()} device memory "
+              "(flashbax buffer)")
+    return f"Replay server on {self.server.address}"
+
+  def replay_items(self) -> int:
+    """Items in replay now."""
+    if isinstance(self.server, device_replay.DeviceReplay):
+      return self.server.size()
+    # The server's own tables: after a restore from a checkpoint they are
+    # not the Python table objects it was built with.
+    info = self.server.client.server_info()
+    return sum(table.current_size for table in info.values())
+
   def learner_metrics(self) -> dict[str, float]:
     return {k: float(v) for k, v in self.train_actor.last_metrics.items()}
 
@@ -312,20 +356,22 @@ def run_experiment(config: config_lib.ExperimentConfig,
                    start_time: float | None = None) -> RunResult:
   """Trains `config.agent` on `config.env`; returns where everything went.
 
-  Raises RelayError subclasses for bad input. On Ctrl-C (see StopRequest)
-  it saves a checkpoint, closes logs, stops the replay server and raises
-  KeyboardInterrupt carrying the RunResult.
+  Raises RelayError subclasses for bad input, MissingDependencyError when
+  the replay asked for (`config.replay`) is not installed. On Ctrl-C (see
+  StopRequest) it saves a checkpoint, closes logs, stops the replay and
+  raises KeyboardInterrupt carrying the RunResult.
   """
   start_time = time.time() if start_time is None else start_time
   config.validate()
   enable_compilation_cache(config.compilation_cache_dir)
+  if not config.resume:
+    config = _resolve_replay(config)
   _preflight(config)
   config, run_dir, resuming = _prepare_run_dir(config)
   run = _Run(config, run_dir, resuming, start_time)
-  print(f"Run folder {run_dir}; Replay server on {run.server.address}",
-        flush=True)
+  print(f"Run folder {run_dir}; {run.replay_description()}", flush=True)
   if resuming:
-    items = sum(t.info.current_size for t in run.server.tables.values())
+    items = run.replay_items()
     print(f"Restored step {run.counter.get('actor_steps')} (learner step "
           f"{run.counter.get('learner_steps')}) from {run.checkpointer.directory};"
           f" Restored replay with {items} items.", flush=True)

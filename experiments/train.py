@@ -11,6 +11,9 @@ import time
 _LAUNCH = time.time()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import importlib.util
+import json
+import os
 import sys
 from typing import Sequence
 
@@ -33,9 +36,44 @@ def _asks_for_a_port(argv: Sequence[str]) -> bool:
   return False
 
 
+def _flag_value(argv: Sequence[str], flag: str) -> str | None:
+  """The last value given to `flag` (as `flag X` or `flag=X`), if any."""
+  value = None
+  for i, arg in enumerate(argv):
+    if arg.startswith(flag + "="):
+      value = arg.split("=", 1)[1]
+    elif arg == flag and i + 1 < len(argv):
+      value = argv[i + 1]
+  return value
+
+
+def _uses_reverb(argv: Sequence[str]) -> bool:
+  """Whether the run will start a Reverb server (whose port needs hiding).
+
+  Decided before anything heavy is imported: the replay choice comes from
+  --replay, or for --resume from the run folder's config.json; "auto"
+  means Reverb when it is installed. A run with replay in device memory
+  opens no port and stays in the host's network.
+  """
+  choice = _flag_value(argv, "--replay")
+  resume = _flag_value(argv, "--resume")
+  if resume is not None:
+    try:
+      with open(os.path.join(resume, "config.json")) as f:
+        choice = json.load(f).get("replay", "auto")
+    except (OSError, ValueError, AttributeError):
+      choice = "auto"  # the runner reports the unreadable folder
+  if choice == "device":
+    return False
+  if choice == "reverb":
+    return True
+  return importlib.util.find_spec("reverb") is not None
+
+
 # Must run before numpy/TensorFlow/JAX start threads (see network_isolation).
-_ISOLATION_PROBLEM: str | None = "not requested"
-if __name__ == "__main__" and not _asks_for_a_port(sys.argv[1:]):
+_ISOLATION_PROBLEM: str | None = None
+if (__name__ == "__main__" and not _asks_for_a_port(sys.argv[1:]) and
+    _uses_reverb(sys.argv[1:])):
   _ISOLATION_PROBLEM = network_isolation.isolate_network()
 
 from agents import AGENTS
@@ -46,8 +84,8 @@ from experiments import config as config_lib
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-DESCRIPTION = """Train a Relay agent on a gymnasium environment (single process,
-in-process Reverb replay).
+DESCRIPTION = """Train a Relay agent on a gymnasium environment (single process;
+replay in an in-process Reverb server, or without Reverb in device memory).
 
 Agents: {agents}.
 Environments: any registered gymnasium id; {agents_first} needs discrete
@@ -73,7 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",
           file=sys.stderr)
   try:
-    optional_deps.import_reverb()
     from experiments import single_process
     result = single_process.run_experiment(config, start_time=_LAUNCH)
   except (errors.RelayError, optional_deps.MissingDependencyError) as e:

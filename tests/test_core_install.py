@@ -13,7 +13,8 @@ def test_reverb_features_say_how_to_get_reverb(capsys, tmp_path):
   with pytest.raises(optional_deps.MissingDependencyError,
                      match="Python 3.11"):
     optional_deps.import_reverb()
-  code = train.main(["--run-dir", str(tmp_path / "r"), "--no-progress"])
+  code = train.main(["--replay", "reverb", "--run-dir", str(tmp_path / "r"),
+                     "--no-progress"])
   assert code == train.EXIT_BAD_INPUT
   err = capsys.readouterr().err
   assert "dm-reverb is not installed" in err

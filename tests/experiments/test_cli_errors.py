@@ -1,5 +1,8 @@
 """Bad input to `python -m experiments.train`: each has a clear outcome
-(exit code 2, a message naming the problem and the fix, nothing lost)."""
+(exit code 2, a message naming the problem and the fix, nothing lost).
+
+They run on whichever replay backend the install has (Reverb where it is
+installed, else device memory); the port checks need the Reverb server."""
 from __future__ import annotations
 
 import os
@@ -8,9 +11,8 @@ import socket
 import pytest
 
 from experiments import train
+from tests.conftest import HAS_REVERB
 from tests.conftest import requires_reverb
-
-pytestmark = requires_reverb
 
 
 def _main(capsys, *args):
@@ -57,6 +59,7 @@ def test_unparseable_value(capsys):
   assert "fast" in capsys.readouterr().err
 
 
+@requires_reverb
 def test_occupied_port(capsys, tmp_path):
   holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
   holder.bind(("127.0.0.1", 0))
@@ -70,6 +73,26 @@ def test_occupied_port(capsys, tmp_path):
   assert code == train.EXIT_BAD_INPUT
   assert f"Replay port {port} is already in use" in err
   assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args", [["--replay", "device"], []])
+def test_replay_port_without_the_reverb_server(capsys, tmp_path, args):
+  if not args and HAS_REVERB:
+    pytest.skip("the default replay is Reverb here")
+  code, err = _main(capsys, *args, "--replay-port", "8123", "--run-dir",
+                    str(tmp_path / "r"))
+  assert code == train.EXIT_BAD_INPUT
+  assert "--replay-port 8123 needs the Reverb replay server" in err
+  assert "'device'" in err
+  assert not (tmp_path / "r").exists()
+
+
+def test_unknown_replay_backend(capsys):
+  with pytest.raises(SystemExit) as info:
+    train.main(["--replay", "memory"])
+  assert info.value.code == 2
+  err = capsys.readouterr().err
+  assert "memory" in err and "device" in err
 
 
 def test_existing_run_dir_is_never_overwritten(capsys, tmp_path):

@@ -10,11 +10,10 @@ import subprocess
 import sys
 import time
 
+import pytest
 
 from tests.conftest import ROOT
 from tests.conftest import requires_reverb
-
-pytestmark = requires_reverb
 
 
 def _rows(path):
@@ -29,12 +28,15 @@ def _train(*args):
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_ctrl_c_saves_everything_and_resume_continues(tmp_path):
+@pytest.mark.parametrize("replay", [
+    "device", pytest.param("reverb", marks=requires_reverb)])
+def test_ctrl_c_saves_everything_and_resume_continues(tmp_path, replay):
   from experiments import checkpointing
   run_dir = str(tmp_path / "run")
   train_csv = os.path.join(run_dir, "logs", "train.csv")
   proc = _train("--run-dir", run_dir, "--num-steps", "200000",
-                "--eval-every", "0", "--dqn.min-replay-size", "200")
+                "--eval-every", "0", "--dqn.min-replay-size", "200",
+                "--replay", replay)
   try:
     deadline = time.time() + 120
     # Wait until the learner has run (rows report learner steps > 0).
@@ -55,7 +57,8 @@ def test_ctrl_c_saves_everything_and_resume_continues(tmp_path):
       proc.communicate()
   assert proc.returncode == 130, err
   assert "Interrupted at step" in err and f"--resume {run_dir}" in err
-  assert "Shutting down replay server" in err  # Reverb's own log line
+  if replay == "reverb":
+    assert "Shutting down replay server" in err  # Reverb's own log line
 
   rows = _rows(train_csv)
   logged_steps = int(rows[-1]["actor_steps"])
@@ -69,6 +72,8 @@ def test_ctrl_c_saves_everything_and_resume_continues(tmp_path):
   ckpt.close()
   replay_files = os.listdir(os.path.join(run_dir, "replay"))
   assert replay_files, "the replay checkpoint is missing"
+  if replay == "device":
+    assert replay_files == ["device_replay.npz"]
   with open(os.path.join(run_dir, "result.json")) as f:
     assert json.load(f)["interrupted"] is True
 
@@ -77,12 +82,22 @@ def test_ctrl_c_saves_everything_and_resume_continues(tmp_path):
   out, err = resumed.communicate(timeout=300)
   assert resumed.returncode == 0, err
   assert "Restored step" in out + err
-  assert "Restored replay with" in out + err
+  restored_items = int(re.search(r"Restored replay with (\d+) items",
+                                 out + err).group(1))
+  # Every transition written before Ctrl-C is back: one per step, but for
+  # the last n - 1 = 2 steps of the cut-off episode, still in the adder.
+  assert steps_at_interrupt - 2 <= restored_items <= steps_at_interrupt
   rows_after = _rows(train_csv)
   assert rows_after[:len(rows)] == rows  # old log rows untouched
   new = rows_after[len(rows):]
   assert int(new[0]["actor_steps"]) > steps_at_interrupt
   assert int(new[0]["actor_steps"]) - steps_at_interrupt <= 500
   assert int(new[0]["learner_steps"]) >= int(rows[-1]["learner_steps"])
+  if replay == "device":
+    # The restored replay and rate limiter go on learning at once: one
+    # learner step per 8 environment steps.
+    learned = int(new[-1]["learner_steps"]) - int(rows[-1]["learner_steps"])
+    stepped = int(new[-1]["actor_steps"]) - logged_steps
+    assert abs(learned - stepped / 8) <= 8, (learned, stepped)
   assert int(new[-1]["actor_steps"]) >= target
   assert int(new[0]["actor_episodes"]) == int(rows[-1]["actor_episodes"]) + 1

@@ -1,4 +1,5 @@
-"""The training command keeps Reverb's port unreachable from outside."""
+"""The training command keeps Reverb's port unreachable from outside (a
+run with replay in device memory opens no port and is left alone)."""
 from __future__ import annotations
 
 import re
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from experiments import train
+from tests.conftest import HAS_REVERB
 from tests.conftest import ROOT
 from tests.conftest import requires_reverb
 
@@ -34,7 +36,7 @@ def test_default_run_port_is_invisible_outside_the_process(tmp_path):
   proc = subprocess.Popen(
       [sys.executable, "-m", "experiments.train", "--no-progress",
        "--no-tensorboard", "--num-steps", "1500", "--eval-episodes", "1",
-       "--run-dir", str(tmp_path / "run")],
+       "--replay", "reverb", "--run-dir", str(tmp_path / "run")],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     port = None
@@ -63,6 +65,28 @@ def test_default_run_port_is_invisible_outside_the_process(tmp_path):
 ])
 def test_only_an_explicit_port_leaves_the_host_network(argv, asks):
   assert train._asks_for_a_port(argv) == asks  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("argv,uses", [
+    (["--replay", "device"], False), (["--replay=device"], False),
+    (["--replay", "reverb"], True), (["--replay=reverb"], True),
+    (["--replay", "auto"], HAS_REVERB), ([], HAS_REVERB),
+])
+def test_only_reverb_runs_are_isolated(argv, uses):
+  assert train._uses_reverb(argv) == uses  # pylint: disable=protected-access
+
+
+def test_a_resume_is_isolated_as_its_run_was(tmp_path):
+  run_dir = tmp_path / "run"
+  run_dir.mkdir()
+  (run_dir / "config.json").write_text('{"replay": "device"}')
+  # The folder's recorded backend counts, not the flags.
+  argv = ["--resume", str(run_dir), "--replay", "reverb"]
+  assert not train._uses_reverb(argv)  # pylint: disable=protected-access
+  (run_dir / "config.json").write_text('{"replay": "reverb"}')
+  assert train._uses_reverb(["--resume", str(run_dir)])  # pylint: disable=protected-access
+  missing = ["--resume", str(tmp_path / "none")]
+  assert train._uses_reverb(missing) == HAS_REVERB  # pylint: disable=protected-access
 
 
 def _in_fresh_python(code: str) -> str:

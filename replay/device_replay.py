@@ -1,0 +1,310 @@
+"""Host side of the device buffer: what the single-process runner gets from
+Reverb (table, rate limiter, writer, dataset, checkpoints), without Reverb.
+
+`DeviceReplay` keeps a `replay.device_buffer` state in device memory and
+gives the runner:
+
+- a sink for `NStepTransitionAdder` (`DeviceReplay.sink`): transitions wait
+  in a host list and reach the device just before the next sample (or on
+  `flush()`), in jitted adds of `add_chunk` items (the items inserted per
+  sample at the target ratio: 8 for DQN's defaults) and of single items
+  for the rest, so an environment step costs a list append, not a device
+  dispatch, and only two add shapes ever compile;
+- `iterator()`: batches (`ReplayBatch` of device arrays) with a
+  non-blocking `ready()`;
+- `update_priorities(keys, priorities)` for the keys of a sampled batch;
+- `SampleToInsertRatio`: the same arithmetic as Reverb's rate limiter with
+  the parameters of replay/tables.py, so a run takes the same number of
+  learner steps per environment step on either backend;
+- `checkpoint()` and, at construction, restore from `checkpoint_dir`:
+  items, priorities, limiter counts and the sampling RNG.
+
+Adds, samples and priority updates are dispatched asynchronously; the
+buffer state is donated to each update, so it is changed in place.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from building_blocks import errors
+from replay import device_buffer as device_buffer_lib
+from replay.dataset import ReplayBatch
+
+CHECKPOINT_FILE = "device_replay.npz"
+_FORMAT = 1
+
+
+class SampleToInsertRatio:
+  """Reverb's rate limiter, computed on the host (Reverb 0.14's rule).
+
+  With diff = inserts * samples_per_insert - samples (items, not batches), a
+  sample of n items may proceed while the buffer holds at least
+  `min_size_to_sample` items and diff - n >= min_diff, where min_diff =
+  samples_per_insert * min_size_to_sample - error_buffer (error_buffer at
+  least 2 * max(1, samples_per_insert), as Reverb demands). Inserts are
+  never limited: in a single process the learner could not run to unblock
+  them (replay/tables.py).
+  """
+
+  def __init__(self, samples_per_insert: float, min_size_to_sample: int,
+               error_buffer: float):
+    if samples_per_insert <= 0:
+      raise errors.ConfigError(
+          f"samples_per_insert must be > 0, got {samples_per_insert}.")
+    self.samples_per_insert = float(samples_per_insert)
+    self.min_size_to_sample = int(min_size_to_sample)
+    error_buffer = max(float(error_buffer), 2 * max(1.0, samples_per_insert))
+    self.min_diff = self.samples_per_insert * min_size_to_sample - error_buffer
+    self.inserts = 0
+    self.samples = 0
+
+  def can_sample(self, num_samples: int, size: int) -> bool:
+    return (size >= self.min_size_to_sample and
+            self.inserts * self.samples_per_insert - self.samples -
+            num_samples >= self.min_diff)
+
+
+class DeviceTransitionSink:
+  """`TransitionSink` for NStepTransitionAdder: stages items for the device.
+
+  The adder's priority is not used: the device buffer gives each new item
+  the largest priority set so far, as the adder's default (the learner's
+  max_priority) does with Reverb.
+  """
+
+  def __init__(self, replay: "DeviceReplay"):
+    self._replay = replay
+
+  def __call__(self, transition: Any, priority: float) -> None:
+    del priority
+    self._replay.insert(transition)
+
+  def flush(self) -> None:
+    self._replay.flush()
+
+
+class DeviceReplayIterator:
+  """Batches from a DeviceReplay; `ready()` asks its rate limiter."""
+
+  def __init__(self, replay: "DeviceReplay"):
+    self._replay = replay
+
+  def ready(self) -> bool:
+    return self._replay.can_sample()
+
+  def __iter__(self) -> "DeviceReplayIterator":
+    return self
+
+  def __next__(self) -> ReplayBatch:
+    return self._replay.sample()
+
+  def close(self) -> None:
+    pass
+
+
+class DeviceReplay:
+  """A device buffer with a host-side rate limiter, sink and checkpoints.
+
+  Args:
+    buffer: from `device_buffer.make_transition_buffer`.
+    example_item: one item (no batch axis) with the stored shapes/dtypes.
+    samples_per_insert, error_buffer: the rate limiter (min size to sample
+      is `buffer.min_size`); see `SampleToInsertRatio`.
+    key: PRNG key of the sampler (the n-th sample uses fold_in(key, n)).
+    checkpoint_dir: where `checkpoint()` writes; if it holds a checkpoint,
+      the replay starts from it (resume). None: no checkpoints.
+    add_chunk: items per jitted add (default: the largest power of two <=
+      sample_batch_size / samples_per_insert).
+  """
+
+  def __init__(self, buffer: device_buffer_lib.TransitionBuffer,
+               example_item: Any, *, samples_per_insert: float,
+               error_buffer: float, key: jax.Array,
+               checkpoint_dir: str | None = None,
+               add_chunk: int | None = None):
+    self.buffer = buffer
+    self.limiter = SampleToInsertRatio(samples_per_insert, buffer.min_size,
+                                       error_buffer)
+    self.checkpoint_dir = checkpoint_dir
+    if add_chunk is None:
+      per_sample = buffer.sample_batch_size / samples_per_insert
+      add_chunk = 1 << max(0, int(per_sample).bit_length() - 1)
+    self.add_chunk = max(1, min(int(add_chunk), buffer.capacity))
+    self._staged: list[Any] = []
+    self._treedef = jax.tree_util.tree_structure(example_item)
+    self._state = jax.jit(buffer.init)(example_item)
+    self._dtypes = [np.dtype(x.dtype) for x in
+                    jax.tree_util.tree_leaves(self._state.buffer.experience)]
+    self._add = jax.jit(buffer.add, donate_argnums=0)
+    self._set_priorities = jax.jit(buffer.set_priorities, donate_argnums=0)
+
+    def sample(state, key, n):
+      batch = buffer.sample(state, jax.random.fold_in(key, n))
+      # One table size per item, as Reverb reports it.
+      return batch._replace(table_size=jax.numpy.full(
+          (buffer.sample_batch_size,), batch.table_size))
+    self._sample = jax.jit(sample)
+    self._key = jax.random.key_data(key) if _is_typed_key(key) else key
+    self._key = np.asarray(self._key, np.uint32)
+    self._num_samples_taken = 0  # sample() calls, for the RNG
+    self._size = 0  # items on the device or staged, <= capacity
+    self.restored = False
+    if checkpoint_dir is not None:
+      os.makedirs(checkpoint_dir, exist_ok=True)
+      if os.path.exists(self.checkpoint_path):
+        self._restore()
+        self.restored = True
+
+  # --- writing -----------------------------------------------------------
+  def insert(self, item: Any) -> None:
+    """Stages one item; it reaches the device before the next sample."""
+    self._staged.append(item)
+    self.limiter.inserts += 1
+    self._size = min(self._size + 1, self.buffer.capacity)
+
+  @property
+  def sink(self) -> DeviceTransitionSink:
+    return DeviceTransitionSink(self)
+
+  def flush(self) -> None:
+    """Moves the staged items to the device, in order (asynchronously):
+    adds of `add_chunk` items, then of one item for the remainder."""
+    staged, self._staged = self._staged, []
+    if not staged:
+      return
+    columns = [np.stack(leaves).astype(dtype, copy=False) for leaves, dtype in
+               zip(zip(*(jax.tree_util.tree_leaves(item) for item in staged)),
+                   self._dtypes)]
+    start = 0
+    remaining = len(staged)
+    while remaining:
+      chunk = self.add_chunk if remaining >= self.add_chunk else 1
+      items = self._treedef.unflatten(
+          [column[start:start + chunk] for column in columns])
+      self._state = self._add(self._state, items)
+      start += chunk
+      remaining -= chunk
+
+  # --- sampling ----------------------------------------------------------
+  def size(self) -> int:
+    """Items stored (staged ones included)."""
+    return self._size
+
+  def can_sample(self) -> bool:
+    """True when the rate limiter allows one batch now (never blocks)."""
+    return self.limiter.can_sample(self.buffer.sample_batch_size, self._size)
+
+  def sample(self) -> ReplayBatch:
+    """One batch of `sample_batch_size` items, on the device (int32 keys,
+    and `table_size` repeated per item, as Reverb gives it).
+
+    Counts against the rate limiter like a Reverb sample; call it when
+    `can_sample()` says so (it does not wait).
+    """
+    self.flush()
+    batch = self._sample(self._state, self._key, self._num_samples_taken)
+    self._num_samples_taken += 1
+    self.limiter.samples += self.buffer.sample_batch_size
+    return batch
+
+  def iterator(self) -> DeviceReplayIterator:
+    return DeviceReplayIterator(self)
+
+  def update_priorities(self, keys: Any, priorities: Any) -> None:
+    """Sets p_i for the items of a sampled batch (see set_priorities)."""
+    self._state = self._set_priorities(self._state, keys, priorities)
+
+  # --- checkpoints -------------------------------------------------------
+  @property
+  def checkpoint_path(self) -> str:
+    if self.checkpoint_dir is None:
+      raise ValueError("this DeviceReplay has no checkpoint_dir")
+    return os.path.join(self.checkpoint_dir, CHECKPOINT_FILE)
+
+  def checkpoint(self) -> str:
+    """Writes every item, the priorities, the limiter counts and the RNG
+    state to `checkpoint_dir/device_replay.npz` (atomically: a crash
+    keeps the previous file). Returns the path."""
+    self.flush()
+    leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(self._state)]
+    meta = {"format": _FORMAT, "inserts": self.limiter.inserts,
+            "samples": self.limiter.samples,
+            "num_samples_taken": self._num_samples_taken, "size": self._size,
+            "capacity": self.buffer.capacity,
+            "prioritized": self.buffer.prioritized}
+    arrays = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
+    path = self.checkpoint_path
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+      np.savez(f, meta=np.array(json.dumps(meta)), key=self._key, **arrays)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+  def _restore(self) -> None:
+    path = self.checkpoint_path
+    template = jax.tree_util.tree_leaves(self._state)
+    try:
+      with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+        num_leaves = sum(name.startswith("leaf_") for name in data.files)
+        leaves = [data[f"leaf_{i}"] for i in range(num_leaves)]
+        key = data["key"]
+    except (OSError, KeyError, ValueError) as e:
+      raise errors.RunDirectoryError(
+          f"Cannot read the replay checkpoint {path}: {e}") from e
+    problem = None
+    if meta.get("format") != _FORMAT:
+      problem = "it was written by another version"
+    elif (meta.get("capacity") != self.buffer.capacity or
+          meta.get("prioritized") != self.buffer.prioritized):
+      kind = "prioritized" if meta.get("prioritized") else "uniform"
+      problem = f"it holds a {kind} buffer of {meta.get('capacity')} items"
+    elif len(leaves) != len(template):
+      problem = f"it has {len(leaves)} arrays, this run {len(template)}"
+    else:
+      for got, want in zip(leaves, template):
+        if got.shape != want.shape or got.dtype != want.dtype:
+          problem = (f"an array is {got.dtype}{list(got.shape)}, this run "
+                     f"stores {want.dtype}{list(want.shape)}")
+          break
+    if problem:
+      raise errors.RunDirectoryError(
+          f"The replay checkpoint {path} does not fit this run: {problem}.")
+    treedef = jax.tree_util.tree_structure(self._state)
+    # Copied inside XLA: on CPU a device array made from a numpy array may
+    # share the numpy memory, and this state is donated to every update.
+    # With jax 0.4.34, donating such arrays to executables loaded from the
+    # persistent compilation cache crashed resumed runs (segfaults).
+    copy = jax.jit(lambda xs: [jax.numpy.copy(x) for x in xs])
+    self._state = jax.tree_util.tree_unflatten(treedef, copy(leaves))
+    self._key = np.asarray(key, np.uint32)
+    self.limiter.inserts = int(meta["inserts"])
+    self.limiter.samples = int(meta["samples"])
+    self._num_samples_taken = int(meta["num_samples_taken"])
+    self._size = int(meta["size"])
+
+  def close(self) -> None:
+    """Drops the staged items and frees the device memory."""
+    self._staged = []
+    self._state = None
+
+  stop = close  # the runner stops a Reverb server and closes this alike
+
+  def __enter__(self) -> "DeviceReplay":
+    return self
+
+  def __exit__(self, *exc: Any) -> None:
+    self.close()
+
+
+def _is_typed_key(key: Any) -> bool:
+  return (hasattr(key, "dtype") and
+          jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key))
+
