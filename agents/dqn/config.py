@@ -53,13 +53,17 @@ class DQNConfig:
   """Exploration rate of evaluation episodes."""
   variable_update_period: int = 1
   """Actor steps between parameter fetches from the learner."""
+  num_envs: int = 1
+  """All-on-accelerator runner: environments stepped in parallel per seed (the single-process runner steps one)."""
+  rollout_length: int = 8
+  """All-on-accelerator runner: steps per environment between learner updates; each update makes samples_per_insert x num_envs x rollout_length / batch_size gradient steps."""
 
   def validate(self) -> None:
     """Raises ConfigError naming the first out-of-range field."""
     positive_ints = ("n_step", "batch_size", "num_sgd_steps_per_step",
                      "min_replay_size",
                      "max_replay_size", "target_update_period",
-                     "variable_update_period")
+                     "variable_update_period", "num_envs", "rollout_length")
     for name in positive_ints:
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:

@@ -67,7 +67,8 @@ def test_train_is_pure_and_vmaps_over_seeds():
 
 
 def test_train_vmaps_over_a_hyperparameter():
-  train = anakin_runner.make_train(small_config())
+  config = small_config(eval_episodes=0)
+  train = anakin_runner.make_train(config)
   learning_rates = jnp.array([0.0, 2.5e-4, 1e-2])
   out = jax.jit(jax.vmap(train, in_axes=(None, 0)))(
       jax.random.PRNGKey(0), {"learning_rate": learning_rates})
@@ -75,7 +76,7 @@ def test_train_vmaps_over_a_hyperparameter():
   first_layer = jax.tree_util.tree_leaves(params)[0]
   initial = jax.tree_util.tree_leaves(
       jax.jit(anakin_runner._make_program(  # pylint: disable=protected-access
-          small_config(), *anakin_runner.check_config(small_config()))[0])(
+          config, *anakin_runner.check_config(config))[0])(
               jax.random.PRNGKey(0)).agent.params)[0]
   # lr 0 leaves the parameters where they started; the others move them,
   # the larger step size further.
@@ -127,7 +128,7 @@ def test_run_that_cannot_fit_in_memory_is_refused_with_numbers(tmp_path):
 
 def test_nan_loss_stops_the_run_with_the_step(tmp_path):
   config = small_config(run_dir=str(tmp_path / "run"), num_steps=8192,
-                        eval_every=2048)
+                        eval_every=2048, eval_episodes=0)
   config.ppo.learning_rate = 1e30
   config.ppo.max_gradient_norm = 1e30
   with pytest.raises(anakin_runner.TrainingDivergedError,
