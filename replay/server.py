@@ -60,6 +60,10 @@ class ReplayServer:
       checkpoint_dir = self._tmp.name
     os.makedirs(checkpoint_dir, exist_ok=True)
     self.checkpoint_dir = checkpoint_dir
+    # Reverb loads the latest checkpoint in the folder, if any. Its tables
+    # then replace the Table objects passed in, whose can_sample() no
+    # longer sees the server's state (see ReverbIterator.ready).
+    self.restored = bool(os.listdir(checkpoint_dir))
     checkpointer = reverb.checkpointers.DefaultCheckpointer(path=checkpoint_dir)
     self.tables = {table.name: table for table in tables}
     self._server = reverb.Server(tables=list(tables), port=port or None,
