@@ -16,6 +16,8 @@ Each round runs, in this order:
             Relay's CartPole preset (agents/ppo/config.py) and again with
             PureJaxRL's settings: the real time from launch until every
             seed's 10-episode mean reached 475 (the CLI stops there)
+  cli_full  the CLI with PureJaxRL's settings for all 500k steps: its wall
+            time (plot, table and checkpoint written) against the baseline's
 Compilation caches are off for all three (cold compiles). Figures are
 printed and written to benchmarks/results/ppo_cartpole-<time>.json.
 The baseline needs gymnax: `pip install --no-deps gymnax==0.0.9`.
@@ -125,14 +127,15 @@ def purejaxrl_flags() -> list[str]:
   return flags
 
 
-def run_cli(num_seeds: int, seed: int, tmp: str, extra: list[str]) -> dict:
+def run_cli(num_seeds: int, seed: int, tmp: str, extra: list[str],
+            stop: bool = True) -> dict:
   run_dir = os.path.join(tmp, f"cli-{time.time_ns()}")
   start = time.time()
   proc = subprocess.run(
       [sys.executable, "-m", "experiments.anakin", "--agent", "ppo", "--env",
        "CartPole-v1", "--num-seeds", str(num_seeds), "--seed", str(seed),
        "--eval-episodes", "0", "--eval-every", str(16 * 512),
-       "--stop-at-return", str(TARGET), "--no-progress",
+       *(["--stop-at-return", str(TARGET)] if stop else []), "--no-progress",
        "--compilation-cache-dir", "", "--run-dir", run_dir, *extra],
       cwd=ROOT, capture_output=True, text=True, timeout=900)
   wall = time.time() - start
@@ -169,7 +172,8 @@ def main() -> None:
       json.dump(result, f)
     return
 
-  rows = {"baseline": [], "relay": [], "cli": [], "cli_purejaxrl": []}
+  rows = {"baseline": [], "relay": [], "cli": [], "cli_purejaxrl": [],
+          "cli_full": []}
   with tempfile.TemporaryDirectory() as tmp:
     for r in range(args.rounds):
       seed = args.seed + r
@@ -178,8 +182,11 @@ def main() -> None:
       rows["cli"].append(run_cli(args.num_seeds, seed, tmp, []))
       rows["cli_purejaxrl"].append(run_cli(args.num_seeds, seed, tmp,
                                            purejaxrl_flags()))
+      rows["cli_full"].append(run_cli(args.num_seeds, seed, tmp,
+                                      purejaxrl_flags(), stop=False))
       b, x, c = rows["baseline"][-1], rows["relay"][-1], rows["cli"][-1]
       cp = rows["cli_purejaxrl"][-1]
+      cf = rows["cli_full"][-1]
       print(f"round {r} (seed {seed}):")
       for name, res in (("baseline", b), ("relay", x)):
         tt = _median([s["time_to_target_s"] for s in res["seeds"]])
@@ -192,6 +199,10 @@ def main() -> None:
               f"{_fmt(res['seconds_to_target'])}, compile "
               f"{res['compile_seconds']:.2f} s, steps "
               f"{res['env_steps_per_seed']:,}, wall {res['process_wall_s']:.2f} s")
+      print(f"  cli-full PureJaxRL settings, all {cf['env_steps_per_seed']:,} "
+            f"steps: compile {cf['compile_seconds']:.2f} s, run "
+            f"{cf['run_seconds']:.2f} s ({cf['steps_per_second']:,.0f} steps/s),"
+            f" wall {cf['process_wall_s']:.2f} s")
   summary = {}
   for name in ("baseline", "relay"):
     res = rows[name]
@@ -203,6 +214,9 @@ def main() -> None:
                                            for s in x["seeds"]]) for x in res]),
         "wall_s": _median([x["process_wall_s"] for x in res]),
     }
+  summary["cli_full"] = {
+      "wall_s": _median([c["process_wall_s"] for c in rows["cli_full"]]),
+      "run_s": _median([c["run_seconds"] for c in rows["cli_full"]])}
   for name in ("cli", "cli_purejaxrl"):
     summary[name] = {
         "time_to_475_s": _median([c["seconds_to_target"] for c in rows[name]]),
@@ -216,6 +230,8 @@ def main() -> None:
              else x[name] / b[name]) if b[name] and x[name] else None
     print(f"  {name:18s} baseline {b[name]:>12,.2f}  relay {x[name]:>12,.2f}"
           f"  relay better by {ratio:.2f}x" if ratio else f"  {name}: n/a")
+  print(f"  CLI, PureJaxRL settings, all steps: wall "
+        f"{_fmt(summary['cli_full']['wall_s'])} (baseline {_fmt(b['wall_s'])})")
   for name, what in (("cli_purejaxrl", "PureJaxRL settings"),
                      ("cli", "CartPole preset")):
     print(f"  CLI, {what}, stops at 475: time to 475 "
