@@ -9,6 +9,7 @@ from typing import Any, Optional
 from agents.dqn import DQNConfig
 from agents.ppo import PPOConfig
 from agents.ppo import config as ppo_config_lib
+from building_blocks import config_checks
 from building_blocks import errors
 
 ANAKIN_AGENTS = ("ppo", "dqn")
@@ -59,10 +60,8 @@ class AnakinConfig:
       raise errors.ConfigError(
           f"Unknown agent {self.agent!r} for the all-on-accelerator runner; "
           f"choose one of {', '.join(ANAKIN_AGENTS)}.")
-    for name in ("num_seeds", "num_steps", "eval_every"):
-      value = getattr(self, name)
-      if not isinstance(value, int) or value < 1:
-        raise errors.ConfigError(f"{name} must be an integer >= 1, got {value!r}.")
+    config_checks.require_positive_ints(
+        self, ("num_seeds", "num_steps", "eval_every"))
     if self.eval_episodes < 0:
       raise errors.ConfigError(
           f"eval_episodes must be >= 0, got {self.eval_episodes!r}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from building_blocks import config_checks
 from building_blocks import errors
 
 
@@ -64,11 +65,8 @@ class DQNConfig:
                      "min_replay_size",
                      "max_replay_size", "target_update_period",
                      "variable_update_period", "num_envs", "rollout_length")
-    for name in positive_ints:
-      value = getattr(self, name)
-      if not isinstance(value, int) or value < 1:
-        raise errors.ConfigError(f"dqn.{name} must be an integer >= 1, got {value!r}.")
-    checks = [
+    config_checks.require_positive_ints(self, positive_ints, "dqn.")
+    config_checks.require(self, [
         ("learning_rate", self.learning_rate > 0, "> 0"),
         ("samples_per_insert", self.samples_per_insert > 0, "> 0"),
         ("discount", 0 <= self.discount <= 1, "in [0, 1]"),
@@ -83,11 +81,7 @@ class DQNConfig:
         ("max_gradient_norm", self.max_gradient_norm > 0, "> 0"),
         ("hidden_sizes", len(self.hidden_sizes) > 0 and
          all(h > 0 for h in self.hidden_sizes), "non-empty and positive"),
-    ]
-    for name, ok, rule in checks:
-      if not ok:
-        raise errors.ConfigError(
-            f"dqn.{name} must be {rule}, got {getattr(self, name)!r}.")
+    ], "dqn.")
     if self.min_replay_size > self.max_replay_size:
       raise errors.ConfigError(
           f"dqn.min_replay_size ({self.min_replay_size}) must not exceed "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from building_blocks import config_checks
 from building_blocks import errors
 
 
@@ -59,11 +60,10 @@ class PPOConfig:
 
   def validate(self) -> None:
     """Raises ConfigError naming the first out-of-range field."""
-    for name in ("num_envs", "rollout_length", "num_epochs", "num_minibatches"):
-      value = getattr(self, name)
-      if not isinstance(value, int) or value < 1:
-        raise errors.ConfigError(f"ppo.{name} must be an integer >= 1, got {value!r}.")
-    checks = [
+    config_checks.require_positive_ints(
+        self, ("num_envs", "rollout_length", "num_epochs", "num_minibatches"),
+        "ppo.")
+    config_checks.require(self, [
         ("learning_rate", self.learning_rate > 0, "> 0"),
         ("adam_eps", self.adam_eps > 0, "> 0"),
         ("max_gradient_norm", self.max_gradient_norm > 0, "> 0"),
@@ -76,11 +76,7 @@ class PPOConfig:
         ("activation", self.activation in ("tanh", "relu"), "tanh or relu"),
         ("hidden_sizes", len(self.hidden_sizes) > 0 and
          all(h > 0 for h in self.hidden_sizes), "non-empty and positive"),
-    ]
-    for name, ok, rule in checks:
-      if not ok:
-        raise errors.ConfigError(
-            f"ppo.{name} must be {rule}, got {getattr(self, name)!r}.")
+    ], "ppo.")
     batch = self.num_envs * self.rollout_length
     if batch % self.num_minibatches:
       raise errors.ConfigError(
