@@ -117,13 +117,11 @@ def run_relay(num_seeds: int, seed: int, tmp: str) -> dict:
 def purejaxrl_flags() -> list[str]:
   """CLI flags that replace the CartPole preset by PPOConfig's defaults
   (PureJaxRL's settings)."""
-  import dataclasses
   from agents.ppo import config as ppo_config
   defaults = ppo_config.PPOConfig()
   flags = []
   for name in ppo_config.PRESETS["CartPole-v1"]:
     flags += [f"--ppo.{name.replace('_', '-')}", str(getattr(defaults, name))]
-  assert dataclasses.is_dataclass(defaults)
   return flags
 
 

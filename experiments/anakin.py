@@ -44,7 +44,6 @@ def _env_from_argv(argv: Sequence[str]) -> str:
   """The --env value (or the default) before full parsing, to pick presets."""
   pre = argparse.ArgumentParser(add_help=False)
   pre.add_argument("--env", default=config_lib.AnakinConfig.env)
-  pre.add_argument("--agent", default=config_lib.AnakinConfig.agent)
   known, _ = pre.parse_known_args(argv)
   return known.env
 

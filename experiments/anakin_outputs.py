@@ -3,7 +3,7 @@ the aggregate plot (mean and spread over seeds) and the final table."""
 from __future__ import annotations
 
 import csv
-import os
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -74,14 +74,12 @@ def plot_seeds(curves_csv: str, out_png: str, title: str,
     steps = curves["env_steps"][0]
     returns = curves["mean_return_10"]
     num_seeds = returns.shape[0]
-    with np.errstate(all="ignore"):
-      import warnings  # pylint: disable=g-import-not-at-top
-      with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(returns, axis=0)
-        std = np.nanstd(returns, axis=0)
-        low, high = np.nanmin(returns, axis=0), np.nanmax(returns, axis=0)
-        eval_mean = np.nanmean(curves["eval_return"], axis=0)
+    with warnings.catch_warnings():  # all-NaN columns: no episode ended yet
+      warnings.simplefilter("ignore", RuntimeWarning)
+      mean = np.nanmean(returns, axis=0)
+      std = np.nanstd(returns, axis=0)
+      low, high = np.nanmin(returns, axis=0), np.nanmax(returns, axis=0)
+      eval_mean = np.nanmean(curves["eval_return"], axis=0)
     ax.fill_between(steps, low, high, color="tab:blue", alpha=0.12,
                     label="min-max over seeds")
     ax.fill_between(steps, mean - std, mean + std, color="tab:blue",

@@ -123,7 +123,8 @@ def run(config: config_lib.AnakinConfig,
   curves = outputs.CurveWriter(os.path.join(run_dir, "learning_curves.csv"),
                                metric_names)
   bar = _progress_bar(config, plan.total_steps * config.num_seeds)
-  history_returns, history_steps, eval_history = [], [], []
+  history_returns, history_steps = [], []
+  reached = np.zeros((config.num_seeds,), bool)  # seeds that hit the target
   target = config.stop_at_return
   seconds_to_target = None
   stopped_early = interrupted = False
@@ -133,7 +134,7 @@ def run(config: config_lib.AnakinConfig,
 
   def handle(metrics, eval_return) -> bool:
     """Logs one period's results; True when the run should stop."""
-    nonlocal seconds_to_target, last_eval, done_periods
+    nonlocal seconds_to_target, last_eval, done_periods, reached
     metrics = jax.device_get(metrics)
     eval_return = np.asarray(jax.device_get(eval_return))
     done_periods += 1
@@ -149,7 +150,6 @@ def run(config: config_lib.AnakinConfig,
           "or the reward scale, or check the environment's rewards.")
     history_returns.append(returns)
     history_steps.append(steps)
-    eval_history.append(eval_return)
     last_eval = eval_return
     curves.write(steps[:, -1], returns[:, -1], eval_return,
                  {k: np.asarray(metrics[k])[:, -1] for k in metric_names})
@@ -165,9 +165,8 @@ def run(config: config_lib.AnakinConfig,
         postfix["eval"] = f"{np.nanmean(eval_return):.1f}"
       bar.set_postfix(postfix, refresh=False)
     if target is not None and seconds_to_target is None:
-      so_far = np.nan_to_num(np.concatenate(history_returns, axis=1),
-                             nan=-np.inf)
-      if (so_far >= target).any(axis=1).all():
+      reached |= (np.nan_to_num(returns, nan=-np.inf) >= target).any(axis=1)
+      if reached.all():
         seconds_to_target = time.time() - start
         return True
     return False

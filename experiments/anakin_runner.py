@@ -26,7 +26,6 @@ import datetime
 import importlib
 import math
 import os
-import time
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -349,7 +348,6 @@ def _tree_bytes(tree: Any) -> int:
 def available_memory(device: Any) -> tuple[int, str]:
   """(bytes, where) free for one device: the accelerator's limit, or the
   host's available RAM for CPU devices (shared by all of them)."""
-  stats = None
   try:
     stats = device.memory_stats()
   except Exception:  # pylint: disable=broad-except
@@ -406,7 +404,3 @@ def first_nonfinite(losses: np.ndarray, env_steps: np.ndarray
   seeds, iters = np.nonzero(bad)
   first = np.argmin(iters)
   return int(seeds[first]), int(env_steps[seeds[first], iters[first]])
-
-
-def now() -> float:
-  return time.perf_counter()

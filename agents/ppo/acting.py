@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Callable
 
 import chex
-import jax
 import jax.numpy as jnp
 
 from agents.ppo import networks as networks_lib

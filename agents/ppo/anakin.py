@@ -2,7 +2,6 @@
 other runners use, wired for the all-on-accelerator runner."""
 from __future__ import annotations
 
-import jax
 import numpy as np
 
 from agents.ppo import acting

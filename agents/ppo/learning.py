@@ -45,18 +45,16 @@ def make_batch(network: networks_lib.ActorCriticNetwork,
   """Flattens a time-major rollout [T, N] into a PPOBatch with GAE
   advantages and lambda-return targets."""
   num_steps, num_envs = reward.shape
+  flatten = lambda x: jnp.reshape(x, (num_steps * num_envs,) + x.shape[2:])
   _, last_value = network.apply(params, last_observation)
   # V of the states reached before auto-reset; only used where truncated.
-  flat_final = jax.tree_util.tree_map(
-      lambda x: jnp.reshape(x, (num_steps * num_envs,) + x.shape[2:]),
-      final_observation)
-  _, final_value = network.apply(params, flat_final)
+  _, final_value = network.apply(
+      params, jax.tree_util.tree_map(flatten, final_observation))
   final_value = jnp.reshape(final_value, (num_steps, num_envs))
   advantage = losses.gae_advantages(
       reward * config.reward_scale, terminated, truncated, value,
       final_value, last_value, config.discount, config.gae_lambda)
   target = advantage + value
-  flatten = lambda x: jnp.reshape(x, (num_steps * num_envs,) + x.shape[2:])
   return jax.tree_util.tree_map(flatten, losses.PPOBatch(
       observation=observation, action=action, log_prob=log_prob,
       value=value, advantage=advantage, target=target))
