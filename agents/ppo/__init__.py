@@ -1,6 +1,9 @@
 """PPO (Schulman et al., 2017) for discrete and continuous actions.
 
-The loss is in `losses.py`, the update in `learning.py`."""
+Read in this order: config.py (hyperparameters and presets), networks.py,
+losses.py (GAE and the clipped loss), learning.py (the update on a rollout),
+acting.py (the policy), agent.py (the agent).
+"""
 from agents.ppo.config import PPOConfig
 
 __all__ = ["PPOConfig"]

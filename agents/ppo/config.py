@@ -3,26 +3,23 @@
 The dataclass defaults are PureJaxRL's CartPole settings (4 envs x 128
 steps, 4 epochs x 4 minibatches, Adam 2.5e-4 annealed), which reach a
 10-episode mean return of 475 on CartPole-v1 within 500k steps and are the
-reference for speed comparisons. `PRESETS` holds tuned settings per
-environment, which `default_config(env_id)` (and so the CLI) applies; see
-the README's figures."""
+reference for speed comparisons (the 4 x 128 are runner settings:
+`RUNNER_DEFAULTS`). `PRESETS` holds tuned settings per environment, which
+`experiments.config.default_config` (and so the CLI) applies; see the
+README's figures."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+from building_blocks import agent as agent_lib
 from building_blocks import config_checks
-from building_blocks import errors
 
 
 @dataclasses.dataclass
 class PPOConfig:
   """Proximal Policy Optimization (Schulman et al., 2017) with GAE."""
 
-  num_envs: int = 4
-  """Environments stepped in parallel (per seed)."""
-  rollout_length: int = 128
-  """Steps per environment between updates; one batch is num_envs x rollout_length."""
   num_epochs: int = 4
   """Passes over each batch."""
   num_minibatches: int = 4
@@ -58,11 +55,15 @@ class PPOConfig:
   reward_scale: float = 1.0
   """Rewards are multiplied by this before the losses (returns are logged unscaled)."""
 
-  def validate(self) -> None:
+  # Fields that set shapes or Python control flow: they cannot be vmapped.
+  STATIC_FIELDS = ("num_epochs", "num_minibatches", "anneal_learning_rate",
+                   "clip_value_loss", "normalize_advantages", "hidden_sizes",
+                   "activation")
+
+  def validate(self, prefix: str = "ppo.") -> None:
     """Raises ConfigError naming the first out-of-range field."""
     config_checks.require_positive_ints(
-        self, ("num_envs", "rollout_length", "num_epochs", "num_minibatches"),
-        "ppo.")
+        self, ("num_epochs", "num_minibatches"), prefix)
     config_checks.require(self, [
         ("learning_rate", self.learning_rate > 0, "> 0"),
         ("adam_eps", self.adam_eps > 0, "> 0"),
@@ -76,35 +77,28 @@ class PPOConfig:
         ("activation", self.activation in ("tanh", "relu"), "tanh or relu"),
         ("hidden_sizes", len(self.hidden_sizes) > 0 and
          all(h > 0 for h in self.hidden_sizes), "non-empty and positive"),
-    ], "ppo.")
-    batch = self.num_envs * self.rollout_length
-    if batch % self.num_minibatches:
-      raise errors.ConfigError(
-          f"ppo.num_envs x ppo.rollout_length ({batch}) must divide into "
-          f"ppo.num_minibatches ({self.num_minibatches}) equal minibatches.")
-
-  @property
-  def batch_size(self) -> int:
-    return self.num_envs * self.rollout_length
+    ], prefix)
 
 
-# Settings that differ from the defaults, per environment id. Pendulum needs
-# a short horizon, more epochs and scaled rewards (in the spirit of the RL
-# Baselines Zoo settings for PPO on Pendulum-v1).
-PRESETS: dict[str, dict[str, Any]] = {
+# The runner settings PPO asks for when the user gives none: PureJaxRL's
+# CartPole setting of 4 environments x 128 steps per rollout.
+RUNNER_DEFAULTS: dict[str, Any] = dict(num_envs=4, rollout_length=128)
+
+# Settings that differ from the defaults, per environment id: the agent's
+# and the runner's. Pendulum needs a short horizon, more epochs and scaled
+# rewards (in the spirit of the RL Baselines Zoo settings for PPO on
+# Pendulum-v1).
+PRESETS: dict[str, agent_lib.Preset] = {
     # Many short rollouts and more epochs, in the spirit of the RL Baselines
     # Zoo's tuned CartPole PPO: 475 within 17k-32k steps on 8 of 8 seeds,
     # against 110k-170k with the PureJaxRL settings.
-    "CartPole-v1": dict(num_envs=8, rollout_length=32, num_epochs=10,
-                        num_minibatches=4, learning_rate=1e-3, discount=0.98,
-                        gae_lambda=0.8, entropy_coef=0.0),
-    "Pendulum-v1": dict(num_envs=16, rollout_length=128, num_epochs=10,
-                        num_minibatches=8, learning_rate=1e-3,
-                        discount=0.9, gae_lambda=0.95, entropy_coef=0.0,
-                        reward_scale=0.1, max_gradient_norm=0.5),
+    "CartPole-v1": agent_lib.Preset(
+        agent=dict(num_epochs=10, num_minibatches=4, learning_rate=1e-3,
+                   discount=0.98, gae_lambda=0.8, entropy_coef=0.0),
+        runner=dict(num_envs=8, rollout_length=32)),
+    "Pendulum-v1": agent_lib.Preset(
+        agent=dict(num_epochs=10, num_minibatches=8, learning_rate=1e-3,
+                   discount=0.9, gae_lambda=0.95, entropy_coef=0.0,
+                   reward_scale=0.1, max_gradient_norm=0.5),
+        runner=dict(num_envs=16, rollout_length=128)),
 }
-
-
-def default_config(env_id: str) -> PPOConfig:
-  """The defaults with `PRESETS[env_id]` applied, if there is one."""
-  return PPOConfig(**PRESETS.get(env_id, {}))

@@ -13,6 +13,7 @@ import optax
 from agents.ppo import config as config_lib
 from agents.ppo import losses
 from agents.ppo import networks as networks_lib
+from building_blocks import agent as agent_lib
 
 
 class PPOState(NamedTuple):
@@ -37,13 +38,16 @@ def make_optimizer(config: config_lib.PPOConfig,
 
 def make_batch(network: networks_lib.ActorCriticNetwork,
                config: config_lib.PPOConfig, params,
-               observation: chex.ArrayTree, action: chex.Array,
-               reward: chex.Array, terminated: chex.Array,
-               truncated: chex.Array, final_observation: chex.ArrayTree,
-               last_observation: chex.ArrayTree, log_prob: chex.Array,
-               value: chex.Array) -> losses.PPOBatch:
+               rollout: agent_lib.Rollout) -> losses.PPOBatch:
   """Flattens a time-major rollout [T, N] into a PPOBatch with GAE
   advantages and lambda-return targets."""
+  observation, action = rollout.observation, rollout.action
+  reward, terminated, truncated = (rollout.reward, rollout.terminated,
+                                   rollout.truncated)
+  final_observation = rollout.final_observation
+  last_observation = rollout.last_observation
+  log_prob, value = rollout.extras["log_prob"], rollout.extras["value"]
+  chex.assert_rank([reward, terminated, truncated, log_prob, value], 2)
   num_steps, num_envs = reward.shape
   flatten = lambda x: jnp.reshape(x, (num_steps * num_envs,) + x.shape[2:])
   _, last_value = network.apply(params, last_observation)
@@ -63,8 +67,9 @@ def make_batch(network: networks_lib.ActorCriticNetwork,
 def make_update_fn(network: networks_lib.ActorCriticNetwork,
                    optimizer: optax.GradientTransformation,
                    config: config_lib.PPOConfig) -> Callable:
-  """update(state, batch, key) -> (state, metrics): num_epochs passes over a
-  shuffled PPOBatch, each split into num_minibatches gradient steps."""
+  """update(state, rollout, key) -> (state, metrics, None): GAE on the
+  rollout, then num_epochs passes over the shuffled batch, each split into
+  num_minibatches gradient steps."""
   loss_fn = functools.partial(
       losses.ppo_loss, network.apply, network.distribution,
       clip_epsilon=config.clip_epsilon, clip_value_loss=config.clip_value_loss,
@@ -87,10 +92,11 @@ def make_update_fn(network: networks_lib.ActorCriticNetwork,
         shuffled)
     return jax.lax.scan(minibatch_step, state, minibatches)
 
-  def update(state: PPOState, batch: losses.PPOBatch, key: chex.PRNGKey):
+  def update(state: PPOState, rollout: agent_lib.Rollout, key: chex.PRNGKey):
+    batch = make_batch(network, config, state.params, rollout)
     keys = jax.random.split(key, config.num_epochs)
     state, metrics = jax.lax.scan(
         lambda s, k: epoch(s, k, batch), state, keys)
-    return state, jax.tree_util.tree_map(jnp.mean, metrics)
+    return state, jax.tree_util.tree_map(jnp.mean, metrics), None
 
   return update

@@ -10,6 +10,7 @@ from agents.dqn import losses
 from agents.dqn import networks
 from building_blocks import specs
 from building_blocks import types
+from building_blocks import value_based
 
 
 def _spec(num_actions=3, obs_dim=4):
@@ -39,7 +40,7 @@ def _numpy_huber(x, delta):
 @pytest.mark.parametrize("huber_delta", [1.0, 100.0])
 def test_double_q_loss_matches_numpy(huber_delta):
   config = config_lib.DQNConfig(hidden_sizes=(8, 8))
-  net = networks.make_networks(_spec(), config)
+  net = networks.make_network(_spec(), config)
   rng = np.random.default_rng(0)
   obs = rng.normal(size=(5, 4)).astype(np.float32)
   params = net.init(jax.random.PRNGKey(0), obs)
@@ -51,7 +52,7 @@ def test_double_q_loss_matches_numpy(huber_delta):
       next_observation=rng.normal(size=(5, 4)).astype(np.float32) * 3)
   weights = np.array([1.0, 0.5, 0.25, 0.8, 0.1], np.float32)
 
-  loss, extras = losses.double_q_loss(net.apply, params, target_params, batch,
+  loss, extras = losses.double_q_loss(net, params, target_params, batch,
                                       weights, huber_delta)
 
   q = _numpy_mlp(params, batch.observation)
@@ -61,14 +62,14 @@ def test_double_q_loss_matches_numpy(huber_delta):
   target = batch.reward + batch.discount * q_next_target[np.arange(5), best]
   td = target - q[np.arange(5), batch.action]
   expected = np.mean(weights * _numpy_huber(td, huber_delta))
-  np.testing.assert_allclose(np.asarray(extras["td_error"]), td, rtol=1e-5,
+  np.testing.assert_allclose(np.asarray(extras["priority"]), np.abs(td), rtol=1e-5,
                              atol=1e-5)
   np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
 
 
 def test_importance_weights():
   probs = np.array([0.1, 0.2, 0.4], np.float32)
-  w = np.asarray(losses.importance_weights(probs, np.int64(10), 0.5))
+  w = np.asarray(value_based.importance_weights(probs, np.int64(10), 0.5))
   raw = (10 * probs) ** -0.5
   np.testing.assert_allclose(w, raw / raw.max(), rtol=1e-6)
   assert w.max() == pytest.approx(1.0)
@@ -76,14 +77,14 @@ def test_importance_weights():
 
 def test_gradient_does_not_flow_into_targets():
   config = config_lib.DQNConfig(hidden_sizes=(4,))
-  net = networks.make_networks(_spec(2, 1), config)
+  net = networks.make_network(_spec(2, 1), config)
   obs = np.ones((1, 1), np.float32)
   params = net.init(jax.random.PRNGKey(0), obs)
   batch = types.Transition(obs, np.array([0], np.int32),
                            np.array([1.0], np.float32),
                            np.array([0.9], np.float32), obs)
   grads = jax.grad(lambda p: losses.double_q_loss(
-      net.apply, p, p, batch, np.ones(1, np.float32), 10.0)[0])(params)
+      net, p, p, batch, np.ones(1, np.float32), 10.0)[0])(params)
   q = _numpy_mlp(params, obs)[0]
   td = 1.0 + 0.9 * q[np.argmax(q)] - q[0]
   head = sorted(params)[-1]
