@@ -1,18 +1,19 @@
-"""Host side of the device buffer: what the single-process runner gets from
-Reverb (table, rate limiter, writer, dataset, checkpoints), without Reverb.
+"""Replay in device memory, behind the `ReplayBackend` protocol
+(building_blocks/agent.py): what a runner gets from Reverb (table, rate
+limiter, writer, sampling, checkpoints), without Reverb.
 
-`DeviceReplay` keeps a `replay.device_buffer` state in device memory and
-gives the runner:
+`DeviceReplay` keeps a `replay.device_buffer` state (n-step transitions,
+uniform or prioritized) in device memory:
 
-- a sink for `NStepTransitionAdder` (`DeviceReplay.sink`): transitions wait
-  in a host list and reach the device just before the next sample (or on
-  `flush()`), in jitted adds of `add_chunk` items (the items inserted per
-  sample at the target ratio: 8 for DQN's defaults) and of single items
-  for the rest, so an environment step costs a list append, not a device
-  dispatch, and only two add shapes ever compile;
-- `iterator()`: batches (`ReplayBatch` of device arrays) with a
-  non-blocking `ready()`;
-- `update_priorities(keys, priorities)` for the keys of a sampled batch;
+- `insert(item)`: items wait in a host list and reach the device just
+  before the next sample (or on `flush()`), in jitted adds of `add_chunk`
+  items (the items inserted per sample at the target ratio: 8 for DQN's
+  defaults) and of single items for the rest, so an environment step costs
+  a list append, not a device dispatch, and only two add shapes ever
+  compile;
+- `ready()` / `sample()`: batches (`ReplayBatch` of device arrays) when the
+  rate limiter allows; `update_priorities(keys, priorities)` for the keys
+  of a sampled batch;
 - `SampleToInsertRatio`: the same arithmetic as Reverb's rate limiter with
   the parameters of replay/tables.py, so a run takes the same number of
   learner steps per environment step on either backend;
@@ -21,9 +22,13 @@ gives the runner:
 
 Adds, samples and priority updates are dispatched asynchronously; the
 buffer state is donated to each update, so it is changed in place.
+
+`DeviceRolloutQueue` is the rollouts counterpart: a FIFO of whole rollouts
+already on the device, each sampled once.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 from typing import Any
@@ -36,7 +41,11 @@ from replay import device_buffer as device_buffer_lib
 from replay.dataset import ReplayBatch
 
 CHECKPOINT_FILE = "device_replay.npz"
+QUEUE_CHECKPOINT_FILE = "device_queue.npz"
 _FORMAT = 1
+# Rollouts a queue holds (device or Reverb): a single-process runner
+# samples each one right after inserting it.
+QUEUE_SIZE = 4
 
 
 class SampleToInsertRatio:
@@ -69,46 +78,9 @@ class SampleToInsertRatio:
             num_samples >= self.min_diff)
 
 
-class DeviceTransitionSink:
-  """`TransitionSink` for NStepTransitionAdder: stages items for the device.
-
-  The adder's priority is not used: the device buffer gives each new item
-  the largest priority set so far, as the adder's default (the learner's
-  max_priority) does with Reverb.
-  """
-
-  def __init__(self, replay: "DeviceReplay"):
-    self._replay = replay
-
-  def __call__(self, transition: Any, priority: float) -> None:
-    del priority
-    self._replay.insert(transition)
-
-  def flush(self) -> None:
-    self._replay.flush()
-
-
-class DeviceReplayIterator:
-  """Batches from a DeviceReplay; `ready()` asks its rate limiter."""
-
-  def __init__(self, replay: "DeviceReplay"):
-    self._replay = replay
-
-  def ready(self) -> bool:
-    return self._replay.can_sample()
-
-  def __iter__(self) -> "DeviceReplayIterator":
-    return self
-
-  def __next__(self) -> ReplayBatch:
-    return self._replay.sample()
-
-  def close(self) -> None:
-    pass
-
-
 class DeviceReplay:
-  """A device buffer with a host-side rate limiter, sink and checkpoints.
+  """A device buffer with a host-side rate limiter and checkpoints; a
+  `ReplayBackend` for transitions.
 
   Args:
     buffer: from `device_buffer.make_transition_buffer`.
@@ -159,17 +131,22 @@ class DeviceReplay:
       if os.path.exists(self.checkpoint_path):
         self._restore()
         self.restored = True
+    kind = "prioritized" if buffer.prioritized else "uniform"
+    self.description = (f"replay in {jax.default_backend()} device memory "
+                        f"(flashbax buffer, {kind}, {buffer.capacity} items)")
 
   # --- writing -----------------------------------------------------------
-  def insert(self, item: Any) -> None:
-    """Stages one item; it reaches the device before the next sample."""
+  def insert(self, item: Any, priority: float | None = None) -> None:
+    """Stages one item; it reaches the device before the next sample.
+
+    `priority` is not used: the buffer gives each new item the largest
+    priority set so far (`max_priority`), which is what Reverb's backend
+    does for priority None.
+    """
+    del priority
     self._staged.append(item)
     self.limiter.inserts += 1
     self._size = min(self._size + 1, self.buffer.capacity)
-
-  @property
-  def sink(self) -> DeviceTransitionSink:
-    return DeviceTransitionSink(self)
 
   def flush(self) -> None:
     """Moves the staged items to the device, in order (asynchronously):
@@ -199,6 +176,8 @@ class DeviceReplay:
     """True when the rate limiter allows one batch now (never blocks)."""
     return self.limiter.can_sample(self.buffer.sample_batch_size, self._size)
 
+  ready = can_sample  # the ReplayBackend name
+
   def sample(self) -> ReplayBatch:
     """One batch of `sample_batch_size` items, on the device (int32 keys,
     and `table_size` repeated per item, as Reverb gives it).
@@ -212,12 +191,24 @@ class DeviceReplay:
     self.limiter.samples += self.buffer.sample_batch_size
     return batch
 
-  def iterator(self) -> DeviceReplayIterator:
-    return DeviceReplayIterator(self)
-
   def update_priorities(self, keys: Any, priorities: Any) -> None:
     """Sets p_i for the items of a sampled batch (see set_priorities)."""
     self._state = self._set_priorities(self._state, keys, priorities)
+
+  @property
+  def max_priority(self) -> float:
+    """The priority new items get: the largest p_i set so far (1.0 at
+    first), from the buffer's sum tree (reading it waits for the device)."""
+    alpha = self.buffer.priority_exponent
+    if not self.buffer.prioritized or alpha == 0 or self._state is None:
+      return 1.0
+    tree = self._state.buffer.sum_tree_state
+    return float(np.asarray(tree.max_recorded_priority)) ** (1.0 / alpha)
+
+  @max_priority.setter
+  def max_priority(self, value: float) -> None:
+    """Ignored: the buffer's own maximum is in its state and checkpoint."""
+    del value
 
   # --- checkpoints -------------------------------------------------------
   @property
@@ -238,29 +229,17 @@ class DeviceReplay:
             "capacity": self.buffer.capacity,
             "prioritized": self.buffer.prioritized}
     arrays = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
-    path = self.checkpoint_path
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-      np.savez(f, meta=np.array(json.dumps(meta)), key=self._key, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return _save_npz(self.checkpoint_path, meta, key=self._key, **arrays)
 
   def _restore(self) -> None:
     path = self.checkpoint_path
     template = jax.tree_util.tree_leaves(self._state)
-    try:
-      with np.load(path) as data:
-        meta = json.loads(str(data["meta"]))
-        num_leaves = sum(name.startswith("leaf_") for name in data.files)
-        leaves = [data[f"leaf_{i}"] for i in range(num_leaves)]
-        key = data["key"]
-    except (OSError, KeyError, ValueError) as e:
-      raise errors.RunDirectoryError(
-          f"Cannot read the replay checkpoint {path}: {e}") from e
+    meta, arrays = _load_npz(path)
+    leaves = [arrays[f"leaf_{i}"] for i in
+              range(sum(name.startswith("leaf_") for name in arrays))]
+    key = arrays.get("key")
     problem = None
-    if meta.get("format") != _FORMAT:
+    if meta.get("format") != _FORMAT or key is None:
       problem = "it was written by another version"
     elif (meta.get("capacity") != self.buffer.capacity or
           meta.get("prioritized") != self.buffer.prioritized):
@@ -291,17 +270,177 @@ class DeviceReplay:
     self._size = int(meta["size"])
 
   def close(self) -> None:
-    """Drops the staged items and frees the device memory."""
+    """Drops the staged items and frees the device memory; safe to call
+    twice."""
     self._staged = []
     self._state = None
-
-  stop = close  # the runner stops a Reverb server and closes this alike
 
   def __enter__(self) -> "DeviceReplay":
     return self
 
   def __exit__(self, *exc: Any) -> None:
     self.close()
+
+
+class DeviceRolloutQueue:
+  """Whole rollouts in device memory, FIFO, each sampled once; a
+  `ReplayBackend` for replay kind "rollouts".
+
+  Args:
+    example_item: one Rollout (leaves [T, N, ...], no batch axis); fixes
+      what a checkpoint must hold.
+    checkpoint_dir: where `checkpoint()` writes `device_queue.npz`; if it
+      holds one, the queue starts with its rollouts (`restored`). None: no
+      checkpoints.
+    max_size: rollouts held; `insert` into a full queue raises
+      RuntimeError (nothing in one process would ever empty it).
+  """
+
+  def __init__(self, example_item: Any, *, checkpoint_dir: str | None = None,
+               max_size: int = QUEUE_SIZE):
+    self._treedef = jax.tree_util.tree_structure(example_item)
+    # What the device stores (64-bit dtypes become 32-bit without x64).
+    self._specs = [(np.shape(x), np.dtype(jax.dtypes.canonicalize_dtype(
+        np.asarray(x).dtype))) for x in jax.tree_util.tree_leaves(example_item)]
+    self._max_size = max_size
+    self._queue: collections.deque[tuple[int, Any]] = collections.deque()
+    self._next_key = 0  # the n-th rollout ever inserted has key n
+    self.checkpoint_dir = checkpoint_dir
+    self.restored = False
+    if checkpoint_dir is not None:
+      os.makedirs(checkpoint_dir, exist_ok=True)
+      if os.path.exists(self.checkpoint_path):
+        self._restore()
+        self.restored = True
+    self.description = (f"rollout queue in {jax.default_backend()} device "
+                        f"memory (up to {max_size} rollouts)")
+
+  def insert(self, item: Any, priority: float | None = None) -> None:
+    """Puts one rollout on the device at the back of the queue."""
+    del priority
+    if len(self._queue) >= self._max_size:
+      raise RuntimeError(
+          f"the rollout queue is full ({self._max_size} rollouts): sample "
+          "each rollout before inserting more than that.")
+    self._queue.append((self._next_key, jax.device_put(item)))
+    self._next_key += 1
+
+  def ready(self) -> bool:
+    return bool(self._queue)
+
+  def sample(self) -> ReplayBatch:
+    """The oldest rollout (removed), no batch axis; keys [1] uint64 (its
+    insertion number), probabilities [1] float32, table_size [1] int32."""
+    if not self._queue:
+      raise RuntimeError("sample() on an empty rollout queue; check ready().")
+    size = len(self._queue)
+    key, data = self._queue.popleft()
+    return ReplayBatch(keys=np.array([key], np.uint64),
+                       probabilities=np.ones(1, np.float32),
+                       table_size=np.array([size], np.int32), data=data)
+
+  def update_priorities(self, keys: Any, priorities: Any) -> None:
+    del keys, priorities  # a queue has no priorities
+
+  @property
+  def max_priority(self) -> float:
+    return 1.0
+
+  @max_priority.setter
+  def max_priority(self, value: float) -> None:
+    del value
+
+  def size(self) -> int:
+    return len(self._queue)
+
+  def flush(self) -> None:
+    """Nothing to do: `insert` has already put the rollout in the queue."""
+
+  @property
+  def checkpoint_path(self) -> str:
+    if self.checkpoint_dir is None:
+      raise ValueError("this DeviceRolloutQueue has no checkpoint_dir")
+    return os.path.join(self.checkpoint_dir, QUEUE_CHECKPOINT_FILE)
+
+  def checkpoint(self) -> str:
+    """Writes the queued rollouts (normally none: each is sampled right
+    after its insert) and the key counter, atomically. Returns the path."""
+    arrays = {}
+    for i, (_, item) in enumerate(self._queue):
+      for j, leaf in enumerate(jax.tree_util.tree_leaves(item)):
+        arrays[f"item_{i}_leaf_{j}"] = np.asarray(leaf)
+    meta = {"format": _FORMAT, "next_key": self._next_key,
+            "keys": [key for key, _ in self._queue],
+            "num_leaves": len(self._specs)}
+    return _save_npz(self.checkpoint_path, meta, **arrays)
+
+  def _restore(self) -> None:
+    path = self.checkpoint_path
+    meta, arrays = _load_npz(path)
+    problem = None
+    if meta.get("format") != _FORMAT:
+      problem = "it was written by another version"
+    elif meta.get("num_leaves") != len(self._specs):
+      problem = (f"its rollouts have {meta.get('num_leaves')} arrays, this "
+                 f"run's {len(self._specs)}")
+    elif len(meta.get("keys", [])) > self._max_size:
+      problem = f"it holds more than {self._max_size} rollouts"
+    items = []
+    for i in range(len(meta.get("keys", [])) if problem is None else 0):
+      leaves = [arrays.get(f"item_{i}_leaf_{j}") for j in range(len(self._specs))]
+      for leaf, (shape, dtype) in zip(leaves, self._specs):
+        if leaf is None or leaf.shape != shape or leaf.dtype != dtype:
+          got = "nothing" if leaf is None else f"{leaf.dtype}{list(leaf.shape)}"
+          problem = (f"a rollout array is {got}, this run stores "
+                     f"{dtype}{list(shape)}")
+          break
+      if problem:
+        break
+      items.append(leaves)
+    if problem:
+      raise errors.RunDirectoryError(
+          f"The replay checkpoint {path} does not fit this run: {problem}.")
+    for key, leaves in zip(meta["keys"], items):
+      self._queue.append((int(key), jax.device_put(
+          jax.tree_util.tree_unflatten(self._treedef, leaves))))
+    self._next_key = int(meta["next_key"])
+
+  def close(self) -> None:
+    """Drops the queued rollouts; safe to call twice."""
+    self._queue.clear()
+
+  def __enter__(self) -> "DeviceRolloutQueue":
+    return self
+
+  def __exit__(self, *exc: Any) -> None:
+    self.close()
+
+
+def _save_npz(path: str, meta: dict[str, Any], **arrays: np.ndarray) -> str:
+  """Writes `meta` (as JSON) and `arrays` to `path` atomically: a crash
+  keeps the previous file. Returns `path`."""
+  tmp = path + ".tmp"
+  with open(tmp, "wb") as f:
+    np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+  return path
+
+
+def _load_npz(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+  """(meta, arrays) of a `_save_npz` file; RunDirectoryError if unreadable."""
+  try:
+    with np.load(path) as data:
+      meta = json.loads(str(data["meta"]))
+      arrays = {name: data[name] for name in data.files if name != "meta"}
+  except (OSError, KeyError, ValueError) as e:
+    raise errors.RunDirectoryError(
+        f"Cannot read the replay checkpoint {path}: {e}") from e
+  if not isinstance(meta, dict):
+    raise errors.RunDirectoryError(
+        f"Cannot read the replay checkpoint {path}: no metadata.")
+  return meta, arrays
 
 
 def _is_typed_key(key: Any) -> bool:

@@ -1,5 +1,6 @@
 """The host side of the device buffer: adder sink, rate limiter, priority
-updates and checkpoints, as the single-process runner uses them."""
+updates and checkpoints, as the single-process runner uses them (the
+protocol tests all backends share are in test_backends.py)."""
 from __future__ import annotations
 
 import dm_env
@@ -10,6 +11,7 @@ import pytest
 from building_blocks import errors
 from building_blocks import types
 from replay import adders
+from replay import backends
 from replay import device_buffer
 from replay import device_replay
 from tests.conftest import requires_reverb
@@ -49,10 +51,11 @@ def _rows(batch):
 
 def test_adder_writes_nstep_items_that_sample_back():
   replay = _replay()
-  adder = adders.NStepTransitionAdder(replay.sink, n_step=2, discount=0.5)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=2, discount=0.5)
   _episode(adder, 3)
   assert replay.size() == 3
-  batch = next(replay.iterator())
+  assert replay.ready()
+  batch = replay.sample()
   # s_0: r=1+0.5*1, Gamma=0.25; s_1: 1+0.5*1, terminated; s_2: 1, terminated.
   assert _rows(batch) == {(0.0, 1.5, 0.25, 2.0), (1.0, 1.5, 0.0, 3.0),
                           (2.0, 1.0, 0.0, 3.0)}
@@ -65,7 +68,7 @@ def test_adder_writes_nstep_items_that_sample_back():
 @pytest.mark.parametrize("add_chunk", [1, 4, 8])
 def test_staged_items_reach_the_device_in_order(add_chunk):
   replay = _replay(capacity=16, add_chunk=add_chunk)
-  adder = adders.NStepTransitionAdder(replay.sink, n_step=1, discount=1.0)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=1, discount=1.0)
   _episode(adder, 11)
   _episode(adder, 9, start=100.0)  # 20 items into 16 slots: 0..3 dropped
   assert replay.size() == 16
@@ -80,7 +83,7 @@ def test_staged_items_reach_the_device_in_order(add_chunk):
 
 def test_priority_updates_reach_the_right_items():
   replay = _replay(prioritized=True, alpha=1.0)
-  adder = adders.NStepTransitionAdder(replay.sink, n_step=1, discount=1.0)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=1, discount=1.0)
   _episode(adder, 3)
   batch = replay.sample()
   key_of = {float(o[0]): int(k) for o, k in
@@ -155,7 +158,7 @@ def test_rate_limiter_decides_exactly_as_reverbs():
 
 def test_checkpoint_restores_items_priorities_counts_and_rng(tmp_path):
   replay = _replay(tmp_path, capacity=50, prioritized=True, alpha=0.5, spi=2.0)
-  adder = adders.NStepTransitionAdder(replay.sink, n_step=3, discount=0.9)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=3, discount=0.9)
   for i in range(6):
     _episode(adder, 7, start=10.0 * i)
   batch = replay.sample()
