@@ -45,6 +45,11 @@ class GymnasiumEnvironment(dm_env.Environment):
   The first reset uses `seed`; later resets continue the env's own RNG, so
   a run is reproducible from its seed alone. Calling `step` after a LAST
   timestep starts a new episode, as dm_env specifies.
+
+  Every TimeStep matches the specs: the observation has the observation
+  spec's dtype, and reward and discount are np.float32 scalars on MID and
+  LAST steps (a FIRST step carries neither: both are None, as dm_env asks).
+  tests/envs/test_dm_env_conformance.py checks this with dm_env's own suite.
   """
 
   def __init__(self, environment: gym.Env, seed: int | None = None):
@@ -86,7 +91,10 @@ class GymnasiumEnvironment(dm_env.Environment):
     reward = np.float32(reward)
     if terminated:
       self._needs_reset = True
-      return dm_env.termination(reward, obs)
+      # Not dm_env.termination: its discount is a Python float (float64),
+      # which does not match discount_spec().
+      return dm_env.TimeStep(step_type=dm_env.StepType.LAST, reward=reward,
+                             discount=np.float32(0.0), observation=obs)
     if truncated:
       self._needs_reset = True
       return dm_env.truncation(reward, obs, discount=np.float32(1.0))

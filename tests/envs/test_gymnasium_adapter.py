@@ -52,6 +52,11 @@ def test_termination_gives_discount_zero_and_last():
   assert last.step_type == dm_env.StepType.LAST
   assert last.discount == 0.0
   np.testing.assert_array_equal(last.observation, [3.0, 2.0])
+  for ts in (mid1, mid2, last):  # the types the specs promise, not float64
+    assert np.asarray(ts.discount).dtype == np.float32
+    assert np.asarray(ts.reward).dtype == np.float32
+    assert ts.observation.dtype == np.float32
+  assert first.observation.dtype == np.float32
 
 
 def test_truncation_keeps_bootstrapping():
@@ -60,6 +65,7 @@ def test_truncation_keeps_bootstrapping():
   assert mid.step_type == dm_env.StepType.MID
   assert last.step_type == dm_env.StepType.LAST
   assert last.discount == 1.0  # a time limit is not a terminal state
+  assert np.asarray(last.discount).dtype == np.float32
   assert last.observation.dtype == np.float32
 
 
