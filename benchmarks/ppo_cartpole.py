@@ -12,10 +12,11 @@ Each round runs, in this order:
             4 epochs x 4 minibatches, 500k steps), jax.jit(vmap(train)): the
             same measurements as the baseline (import, compile, run, steps
             to 475 and the time to 475 estimated the same way)
-  cli       `python -m experiments.anakin --stop-at-return 475`, with
-            Relay's CartPole preset (agents/ppo/config.py) and again with
-            PureJaxRL's settings: the real time from launch until every
-            seed's 10-episode mean reached 475 (the CLI stops there)
+  cli       `python -m experiments.train --runner anakin --stop-at-return
+            475`, with Relay's CartPole preset (agents/ppo/config.py) and
+            again with PureJaxRL's settings: the real time from launch
+            until every seed's 10-episode mean reached 475 (the CLI stops
+            there)
   cli_full  the CLI with PureJaxRL's settings for all 500k steps: its wall
             time (plot, table and checkpoint written) against the baseline's
 Compilation caches are off for all three (cold compiles). Figures are
@@ -46,24 +47,28 @@ TARGET = 475.0
 
 def relay_worker(num_seeds: int, seed: int, num_steps: int) -> dict:
   """Relay's pure train function with PureJaxRL's settings (PPOConfig's
-  defaults, not the CartPole preset), jitted like the baseline."""
+  defaults and PPO's default runner settings, 4 envs x 128 steps, not the
+  CartPole preset), jitted like the baseline."""
   import jax
   import numpy as np
-  from agents.ppo import PPOConfig
-  from experiments import anakin_config
-  from experiments import anakin_runner
+  from agents.ppo import config as ppo_config
+  from experiments import anakin_program
+  from experiments import config as config_lib
   imported = time.time()
-  config = anakin_config.AnakinConfig(
-      agent="ppo", env="CartPole-v1", seed=seed, num_seeds=num_seeds,
-      num_steps=num_steps, eval_every=16 * 512, eval_episodes=0,
-      ppo=PPOConfig())
-  train = anakin_runner.make_train(config)
-  plan = anakin_runner.make_plan(config)
-  keys = anakin_runner.seed_keys(seed, num_seeds)
+  # ExperimentConfig's ppo field holds PPOConfig's defaults; the runner
+  # settings are given, else the CartPole preset's would apply.
+  config = config_lib.ExperimentConfig(
+      agent="ppo", env="CartPole-v1", runner="anakin", seed=seed,
+      num_seeds=num_seeds, num_steps=num_steps, eval_every=16 * 512,
+      eval_episodes=0, ppo=ppo_config.PPOConfig(),
+      **ppo_config.RUNNER_DEFAULTS)
+  train = anakin_program.make_train(config)
+  plan = anakin_program.make_plan(config)
+  keys = anakin_program.seed_keys(seed, num_seeds)
   start = time.perf_counter()
   # jax.jit(train) for one seed, jax.jit(jax.vmap(train)) for several, as
   # the baseline (and PureJaxRL) does.
-  compiled = jax.jit(anakin_runner.over_seeds(train, num_seeds)).lower(
+  compiled = jax.jit(anakin_program.over_seeds(train, num_seeds)).lower(
       keys).compile()
   compile_s = time.perf_counter() - start
   start = time.perf_counter()
@@ -115,23 +120,30 @@ def run_relay(num_seeds: int, seed: int, tmp: str) -> dict:
 
 
 def purejaxrl_flags() -> list[str]:
-  """CLI flags that replace the CartPole preset by PPOConfig's defaults
-  (PureJaxRL's settings)."""
+  """CLI flags that replace the CartPole preset by PPOConfig's defaults and
+  PPO's default runner settings (PureJaxRL's settings)."""
   from agents.ppo import config as ppo_config
   defaults = ppo_config.PPOConfig()
+  preset = ppo_config.PRESETS["CartPole-v1"]
   flags = []
-  for name in ppo_config.PRESETS["CartPole-v1"]:
+  for name in preset.agent:
     flags += [f"--ppo.{name.replace('_', '-')}", str(getattr(defaults, name))]
+  for name in preset.runner:
+    flags += [f"--{name.replace('_', '-')}",
+              str(ppo_config.RUNNER_DEFAULTS[name])]
   return flags
 
 
 def run_cli(num_seeds: int, seed: int, tmp: str, extra: list[str],
             stop: bool = True) -> dict:
+  """One `python -m experiments.train --runner anakin` process; its
+  summary.json's figures, flattened, and the process's wall time."""
   run_dir = os.path.join(tmp, f"cli-{time.time_ns()}")
   start = time.time()
   proc = subprocess.run(
-      [sys.executable, "-m", "experiments.anakin", "--agent", "ppo", "--env",
-       "CartPole-v1", "--num-seeds", str(num_seeds), "--seed", str(seed),
+      [sys.executable, "-m", "experiments.train", "--runner", "anakin",
+       "--agent", "ppo", "--env", "CartPole-v1", "--num-seeds",
+       str(num_seeds), "--seed", str(seed),
        "--eval-episodes", "0", "--eval-every", str(16 * 512),
        *(["--stop-at-return", str(TARGET)] if stop else []), "--no-progress",
        "--compilation-cache-dir", "", "--run-dir", run_dir, *extra],
@@ -140,9 +152,11 @@ def run_cli(num_seeds: int, seed: int, tmp: str, extra: list[str],
   if proc.returncode != 0:
     raise RuntimeError(f"CLI failed:\n{proc.stderr[-3000:]}")
   with open(os.path.join(run_dir, "summary.json")) as f:
-    summary = json.load(f)
-  summary["process_wall_s"] = wall
-  return summary
+    summary = json.load(f)  # run_folder.RunSummary
+  extra = summary.pop("extra")
+  extra.pop("table", None)  # the printed table of final returns
+  return dict(summary, **extra, env_steps_per_seed=summary["env_steps"],
+              process_wall_s=wall)
 
 
 def _median(values):

@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.anakin_config import default_config
-from experiments.anakin_runner import make_train, seed_keys
+from experiments.anakin_program import make_train, seed_keys
+from experiments.config import default_config
 
 
 def summarise(name: str, returns: np.ndarray, steps: np.ndarray) -> None:
@@ -30,8 +30,8 @@ def summarise(name: str, returns: np.ndarray, steps: np.ndarray) -> None:
 
 
 def main() -> None:
-  config = default_config("ppo", "CartPole-v1", num_steps=100_000,
-                          eval_every=10_240)
+  config = default_config("ppo", "CartPole-v1", runner="anakin",
+                          num_steps=100_000, eval_every=10_240)
   train = make_train(config)
 
   start = time.time()

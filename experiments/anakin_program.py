@@ -143,7 +143,8 @@ class Plan:
 
   @property
   def total_steps(self) -> int:
-    return self.steps_per_iteration * self.num_iterations
+    """Environment steps per seed: the rollouts' and the n-step warm-up's."""
+    return self.steps_per_iteration * self.num_iterations + self.warmup_steps
 
 
 def make_environment(config: Any) -> jax_envs.JaxEnvironment:
@@ -285,17 +286,15 @@ def _make_program(config: Any, env: jax_envs.JaxEnvironment, plan: Plan):
     if agent.replay.kind == "transitions":
       buffer = make_device_buffer(agent.replay, plan)
       warmup = agent.replay.n_step - 1
-      carry = None
-      if warmup:
-        # n-1 environment steps fill the n-step windows of the first
-        # rollout; they count as environment steps like any other.
-        env_state, observation, steps, ts = rollout(
-            agent, agent_state, env_state, observation, env_steps,
-            warmup_key, warmup)
-        carry = nstep.nstep_carry_init(steps)
-        episodes = push_episodes(episodes, ts.terminated | ts.truncated,
-                                 ts.episode_return)
-        env_steps = env_steps + warmup * plan.num_envs
+      # n-1 environment steps fill the n-step windows of the first rollout
+      # (none for n = 1); they count as environment steps like any other.
+      env_state, observation, steps, ts = rollout(
+          agent, agent_state, env_state, observation, env_steps, warmup_key,
+          warmup)
+      carry = nstep.nstep_carry_init(steps)
+      episodes = push_episodes(episodes, ts.terminated | ts.truncated,
+                               ts.episode_return)
+      env_steps = env_steps + warmup * plan.num_envs
       replay = ReplayState(buffer.init(_example_transition(env)), carry)
     return RunnerState(agent_state, replay, env_state, observation, key,
                        episodes, env_steps)
@@ -332,11 +331,12 @@ def _make_program(config: Any, env: jax_envs.JaxEnvironment, plan: Plan):
           lambda m: m[-1], metrics)
 
     def wait(operand):
-      # No update yet (replay is filling): the metrics' shapes, NaN-filled.
+      # No update yet (replay is filling): zero metrics of the same shapes
+      # (zeros, not NaN, which would read as a diverged loss).
       _, _, shapes = jax.eval_shape(train, operand)
-      nan = jax.tree_util.tree_map(
-          lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
-      return operand[0], operand[1], nan
+      zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                     shapes)
+      return operand[0], operand[1], zeros
 
     agent_state, buffer_state, metrics = jax.lax.cond(
         buffer.can_sample(buffer_state), train, wait,
@@ -412,6 +412,8 @@ def check_config(config: Any) -> tuple[jax_envs.JaxEnvironment, Plan]:
   # discrete actions) and the agent's derived settings.
   agent = build_agent(config, env, plan)
   if agent.replay.kind == "transitions":
+    plan = dataclasses.replace(
+        plan, warmup_steps=(agent.replay.n_step - 1) * plan.num_envs)
     updates_per_iteration(agent.replay, plan)
     if plan.rollout_length < agent.replay.n_step - 1:
       raise errors.ConfigError(

@@ -1,4 +1,11 @@
-"""ExperimentConfig: everything a run needs, saved as config.json in its folder."""
+"""ExperimentConfig: one run of one agent on one environment with one runner,
+saved as config.json in its folder. The same object drives every runner.
+
+The agent fields (`dqn`, `ppo`, ...) are made from the agent registry
+(agents/__init__.py): one field per registered agent, holding its config.
+Runner settings (how many environments, how long a rollout, how many seeds)
+are fields here, not in the agents' configs.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,17 +13,20 @@ import json
 import os
 from typing import Any, Literal, Optional
 
-from agents import AGENTS
-from agents.dqn import DQNConfig
+import agents
+from building_blocks import config_checks
 from building_blocks import errors
 
-
+RUNNERS = ("single", "anakin")
 REPLAY_BACKENDS = ("auto", "reverb", "device")
+DEFAULT_NUM_STEPS = {"single": 50_000, "anakin": 500_000}
 
 
 @dataclasses.dataclass
-class ExperimentConfig:
-  """One training run of one agent on one environment.
+class RunSettings:
+  """Train an agent: --runner single (one process, gymnasium environments,
+  replay in Reverb or device memory) or --runner anakin (everything in one
+  compiled program on JAX-native environments, many seeds at once).
 
   Example: python -m experiments.train --agent dqn --env CartPole-v1
   """
@@ -24,93 +34,174 @@ class ExperimentConfig:
   agent: str = "dqn"
   """Agent name (see the list above)."""
   env: str = "CartPole-v1"
-  """Any gymnasium environment id the agent supports."""
+  """Environment id: any gymnasium id (runner single) or a JAX-native one (runner anakin)."""
+  runner: Literal["single", "anakin"] = "single"
+  """single: one process, gymnasium environments, replay in Reverb or device memory; anakin: all on the accelerator, JAX-native environments, many seeds in one program."""
   seed: int = 0
-  """Seeds the environment, the network initialisation and the actor."""
+  """Seeds the environments, the network initialisation and the actor (anakin: seed i of the batch uses fold_in(PRNGKey(seed), i))."""
+  num_seeds: int = 1
+  """Independent runs vmapped in one program (runner anakin only)."""
   num_steps: Optional[int] = None
-  """Environment steps to train for; the last episode is completed (default 50,000; with --resume, the resumed run's own budget)."""
+  """Environment steps to train for (per seed; the run stops there, mid-episode if need be). Default: 50,000 (single) or 500,000 (anakin); with --resume, the resumed run's own budget."""
+  num_envs: Optional[int] = None
+  """Environments stepped in parallel (per seed); default: what the agent asks for (its preset for --env)."""
+  rollout_length: Optional[int] = None
+  """Steps per environment in each rollout the runner collects between updates; default: what the agent asks for."""
   eval_every: int = 10_000
-  """Environment steps between evaluation phases (0: only at the end)."""
+  """Environment steps between evaluations (0: only at the end; anakin: also between progress updates)."""
   eval_episodes: int = 10
-  """Episodes per evaluation phase, with the evaluation policy."""
+  """Episodes per evaluation, with the evaluation policy (anakin: 0 turns evaluation off)."""
   checkpoint_every: int = 25_000
-  """Environment steps between checkpoints (0: only at the end)."""
+  """Environment steps between checkpoints (0: only at the end; runner single)."""
   stop_at_return: Optional[float] = None
-  """Stop early once the 10-episode mean training return reaches this."""
+  """Stop once the 10-episode mean training return reaches this (anakin: on every seed)."""
   run_dir: Optional[str] = None
-  """Where logs, plot and checkpoints go; must not exist yet. Default:
-  runs/<agent>-<env>-seed<seed>-<time>."""
+  """Where logs, plot and checkpoints go; must not exist yet. Default: runs/<agent>-<env>-<runner>-seed<seed>-<time>."""
   resume: Optional[str] = None
-  """Run folder to continue from its last checkpoint; its config.json supplies every other flag except --num-steps."""
+  """Run folder to continue from its last checkpoint (runner single); its config.json supplies every other flag except --num-steps."""
   replay: Literal["auto", "reverb", "device"] = "auto"
-  """Replay backend: "reverb" (in-process Reverb server; needs the Reverb install), "device" (flashbax buffer in device memory; any install), "auto" (Reverb when it is installed, else device). A run records the backend it used."""
+  """Replay of runner single: "reverb" (in-process Reverb server; needs the Reverb install), "device" (in device memory; any install), "auto" (Reverb when installed). A run records the one it used."""
   replay_port: int = 0
   """Port of the in-process Reverb server (0: pick a free one; Reverb only)."""
   replay_checkpoint: bool = True
   """Save the replay contents with each checkpoint, so resume refills it."""
+  num_devices: Optional[int] = None
+  """Local devices to shard the seeds across (runner anakin; default: all); num_seeds must be a multiple."""
   compilation_cache_dir: str = "~/.cache/relay/jax"
-  """JAX persistent compilation cache: later runs skip XLA compilation ("" disables)."""
+  """JAX persistent compilation cache, set by the command line: later runs skip XLA compilation ("" disables)."""
   tensorboard: bool = True
   """Also write TensorBoard event files."""
   progress: bool = True
   """Show a progress bar."""
-  dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
-  """DQN hyperparameters (used with --agent dqn)."""
-
-  DEFAULT_NUM_STEPS = 50_000
-
-  def total_steps(self) -> int:
-    return self.DEFAULT_NUM_STEPS if self.num_steps is None else self.num_steps
 
   def agent_config(self) -> Any:
+    """The config of the agent this run trains."""
     return getattr(self, self.agent)
+
+  def total_steps(self) -> int:
+    """The step budget per seed."""
+    if self.num_steps is not None:
+      return self.num_steps
+    return DEFAULT_NUM_STEPS[self.runner]
+
+  def runner_setting(self, name: str) -> int:
+    """num_envs or rollout_length: the user's value, else the agent's preset
+    for this environment, else the agent's default."""
+    value = getattr(self, name)
+    if value is not None:
+      return value
+    entry = agents.get(self.agent)
+    preset = entry.presets.get(self.env)
+    if preset is not None and name in preset.runner:
+      return preset.runner[name]
+    return entry.runner_defaults[name]
 
   def validate(self) -> None:
     """Raises ConfigError naming the first malformed field."""
-    if self.agent not in AGENTS:
+    agents.get(self.agent)
+    if self.runner not in RUNNERS:
       raise errors.ConfigError(
-          f"Unknown agent {self.agent!r}; choose one of {sorted(AGENTS)}.")
-    if self.num_steps is not None and self.num_steps < 1:
-      raise errors.ConfigError(f"num_steps must be >= 1, got {self.num_steps}.")
-    for name in ("eval_episodes",):
-      if getattr(self, name) < 1:
-        raise errors.ConfigError(f"{name} must be >= 1, got {getattr(self, name)}.")
+          f"runner must be one of {', '.join(RUNNERS)}, got {self.runner!r}.")
+    config_checks.require_positive_ints(self, ("num_seeds",))
+    if self.runner == "single":
+      config_checks.require_positive_ints(self, ("eval_episodes",))
+    elif not (isinstance(self.eval_episodes, int) and self.eval_episodes >= 0):
+      raise errors.ConfigError(
+          f"eval_episodes must be an integer >= 0 (0: no evaluation), got "
+          f"{self.eval_episodes!r}.")
+    for name in ("num_steps", "num_envs", "rollout_length", "num_devices"):
+      if getattr(self, name) is not None:
+        config_checks.require_positive_ints(self, (name,))
     for name in ("eval_every", "checkpoint_every", "seed"):
       if getattr(self, name) < 0:
-        raise errors.ConfigError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        raise errors.ConfigError(
+            f"{name} must be >= 0, got {getattr(self, name)}.")
     if self.replay not in REPLAY_BACKENDS:
       raise errors.ConfigError(
           f"replay must be one of {list(REPLAY_BACKENDS)}, got {self.replay!r}.")
     if not 0 <= self.replay_port <= 65535:
       raise errors.ConfigError(
           f"replay_port must be in 0..65535, got {self.replay_port}.")
-    self.agent_config().validate()
+    if self.runner == "single" and self.num_seeds != 1:
+      raise errors.ConfigError(
+          f"--num-seeds {self.num_seeds} needs --runner anakin (it trains "
+          "seeds in parallel); the single-process runner trains one seed: "
+          "start one run per seed.")
+    if self.runner == "anakin" and self.resume:
+      raise errors.ConfigError(
+          "--resume works with --runner single; an all-on-accelerator run "
+          "saves its final state but does not resume.")
+    self.agent_config().validate(f"{self.agent}.")
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
-  @classmethod
-  def from_json_file(cls, path: str) -> "ExperimentConfig":
-    """Reads a config.json written by `to_json`; unknown keys are an error."""
-    try:
-      with open(path) as f:
-        raw = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-      raise errors.ConfigError(f"Cannot read run config {path}: {e}") from e
-    return from_dict(raw)
+
+_CLASSES: dict[tuple[Any, ...], type] = {}
 
 
-def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
-  """Builds an ExperimentConfig from plain data, checking field names."""
-  fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
-  unknown = set(raw) - set(fields)
+def experiment_config_class() -> type:
+  """The ExperimentConfig dataclass for the agents registered now: the run
+  settings plus one field per agent, named after it (--dqn.learning-rate).
+  An agent registered later (agents.register) gets a class that has its
+  field too; every such class is a RunSettings."""
+  key = tuple((name, entry.config_cls)
+              for name, entry in sorted(agents.REGISTRY.items()))
+  if key not in _CLASSES:
+    fields = [(name, config_cls,
+               dataclasses.field(default_factory=config_cls))
+              for name, config_cls in key]
+    cls = dataclasses.make_dataclass("ExperimentConfig", fields,
+                                     bases=(RunSettings,))
+    cls.__doc__ = RunSettings.__doc__
+    cls.__module__ = __name__
+    _CLASSES[key] = cls
+  return _CLASSES[key]
+
+
+# The config of the built-in agents (see experiment_config_class).
+ExperimentConfig = experiment_config_class()
+
+
+def default_config(agent: str = "dqn", env: str = "CartPole-v1",
+                   runner: str = "single", **kwargs: Any) -> Any:
+  """An ExperimentConfig whose agent config includes the agent's preset for
+  `env`; `kwargs` set other run fields."""
+  entry = agents.get(agent)
+  config = experiment_config_class()(agent=agent, env=env, runner=runner,
+                                     **kwargs)
+  preset = entry.presets.get(env)
+  if preset is not None:
+    setattr(config, agent, entry.config_cls(**preset.agent))
+  return config
+
+
+def from_dict(raw: dict[str, Any]) -> Any:
+  """Builds an ExperimentConfig from plain data (config.json), checking
+  every field name."""
+  cls = experiment_config_class()
+  fields = {f.name for f in dataclasses.fields(cls)}
+  unknown = set(raw) - fields
   if unknown:
     raise errors.ConfigError(f"Unknown config fields: {sorted(unknown)}.")
   kwargs = dict(raw)
-  for name, (config_cls, _) in AGENTS.items():
-    if name in kwargs and isinstance(kwargs[name], dict):
-      kwargs[name] = _agent_config_from_dict(config_cls, kwargs[name], name)
-  return ExperimentConfig(**kwargs)
+  for name, entry in agents.REGISTRY.items():
+    if isinstance(kwargs.get(name), dict):
+      kwargs[name] = _agent_config_from_dict(entry.config_cls, kwargs[name],
+                                             name)
+  return cls(**kwargs)
+
+
+def from_json_file(path: str) -> Any:
+  """Reads a config.json written by `to_json`; unknown keys are an error."""
+  try:
+    with open(path) as f:
+      raw = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise errors.ConfigError(f"Cannot read run config {path}: {e}") from e
+  if not isinstance(raw, dict):
+    raise errors.ConfigError(f"Run config {path} is not a JSON object.")
+  return from_dict(raw)
 
 
 def _agent_config_from_dict(config_cls: type, raw: dict[str, Any],
@@ -124,6 +215,9 @@ def _agent_config_from_dict(config_cls: type, raw: dict[str, Any],
   return config_cls(**values)
 
 
-def default_run_dir(config: ExperimentConfig, now: str) -> str:
-  return os.path.join("runs", f"{config.agent}-{config.env.replace('/', '_')}"
-                      f"-seed{config.seed}-{now}")
+def default_run_dir(config: Any, now: str) -> str:
+  name = (f"{config.agent}-{config.env.replace('/', '_')}-{config.runner}"
+          f"-seed{config.seed}")
+  if config.num_seeds > 1:
+    name += f"x{config.num_seeds}"
+  return os.path.join("runs", f"{name}-{now}")

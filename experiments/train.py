@@ -1,8 +1,16 @@
-"""Command-line entry point: train an agent in a single process.
+"""The command line: train any agent with any runner.
 
   python -m experiments.train --agent dqn --env CartPole-v1
-  python -m experiments.train --resume runs/dqn-CartPole-v1-seed0-...
+  python -m experiments.train --agent ppo --env CartPole-v1 --runner anakin --num-seeds 8
+  python -m experiments.train --resume runs/dqn-CartPole-v1-single-seed0-...
   python -m experiments.train --help
+(also installed as `relay train ...`).
+
+This entry point, and only it, changes process-wide state: it moves a
+Reverb run into a loopback-only network namespace (before any thread
+starts), turns on JAX's persistent compilation cache and selects
+matplotlib's file backend. The runners it calls leave all of that alone,
+so the Python API behaves the same in a notebook.
 """
 from __future__ import annotations
 
@@ -11,133 +19,207 @@ import time
 _LAUNCH = time.time()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import argparse
 import importlib.util
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from experiments import network_isolation
 
 
-def _asks_for_a_port(argv: Sequence[str]) -> bool:
-  """True when the user chose --replay-port (wants it reachable) or only
-  asks for help; then the process stays in the host's network."""
-  for i, arg in enumerate(argv):
-    if arg in ("-h", "--help"):
-      return True
-    value = None
-    if arg.startswith("--replay-port="):
-      value = arg.split("=", 1)[1]
-    elif arg == "--replay-port" and i + 1 < len(argv):
-      value = argv[i + 1]
-    if value is not None and value.strip() not in ("0", ""):
-      return True
-  return False
-
-
-def _flag_value(argv: Sequence[str], flag: str) -> str | None:
-  """The last value given to `flag` (as `flag X` or `flag=X`), if any."""
-  value = None
-  for i, arg in enumerate(argv):
-    if arg.startswith(flag + "="):
-      value = arg.split("=", 1)[1]
-    elif arg == flag and i + 1 < len(argv):
-      value = argv[i + 1]
-  return value
-
-
-def _uses_reverb(argv: Sequence[str]) -> bool:
-  """Whether the run will start a Reverb server (whose port needs hiding).
-
-  Decided before anything heavy is imported: the replay choice comes from
-  --replay, or for --resume from the run folder's config.json; "auto"
-  means Reverb when it is installed. A run with replay in device memory
-  opens no port and stays in the host's network.
-  """
-  choice = _flag_value(argv, "--replay")
-  resume = _flag_value(argv, "--resume")
-  if resume is not None:
+def _pre_parse(argv: Sequence[str]) -> argparse.Namespace:
+  """--agent, --env, --runner, --replay, --replay-port and --resume before
+  the full parse: they pick the presets and whether to isolate the network."""
+  pre = argparse.ArgumentParser(add_help=False)
+  for flag in ("--agent", "--env", "--runner", "--replay", "--resume",
+               "--replay-port"):
+    pre.add_argument(flag)
+  pre.add_argument("-h", "--help", action="store_true")
+  known, _ = pre.parse_known_args(argv)
+  if known.resume:
     try:
-      with open(os.path.join(resume, "config.json")) as f:
-        choice = json.load(f).get("replay", "auto")
+      with open(os.path.join(known.resume, "config.json")) as f:
+        saved = json.load(f)
+      for name in ("agent", "env", "runner", "replay"):
+        setattr(known, name, saved.get(name, getattr(known, name)))
     except (OSError, ValueError, AttributeError):
-      choice = "auto"  # the runner reports the unreadable folder
-  if choice == "device":
+      pass  # the runner reports the unreadable folder
+  return known
+
+
+def _uses_reverb(known: argparse.Namespace) -> bool:
+  """Whether the run will start a Reverb server (whose port needs hiding):
+  a single-process run whose replay is "reverb", or "auto" with Reverb
+  installed. Decided before anything heavy is imported."""
+  if (known.runner or "single") != "single" or known.replay == "device":
     return False
-  if choice == "reverb":
+  if known.replay == "reverb":
     return True
   return importlib.util.find_spec("reverb") is not None
 
 
-# Must run before numpy/TensorFlow/JAX start threads (see network_isolation).
+def _wants_open_port(known: argparse.Namespace) -> bool:
+  """True when the user chose a --replay-port (wants it reachable) or only
+  asks for help; then the process stays in the host's network."""
+  return known.help or (known.replay_port or "0").strip() not in ("0", "")
+
+
+def isolate_if_needed(argv: Sequence[str]) -> str | None:
+  """Moves a Reverb run into a loopback-only network namespace; returns why
+  that failed, if it did. Must run before numpy/TensorFlow/JAX start
+  threads (see network_isolation), i.e. before the imports below."""
+  known = _pre_parse(argv)
+  if _uses_reverb(known) and not _wants_open_port(known):
+    return network_isolation.isolate_network()
+  return None
+
+
 _ISOLATION_PROBLEM: str | None = None
-if (__name__ == "__main__" and not _asks_for_a_port(sys.argv[1:]) and
-    _uses_reverb(sys.argv[1:])):
-  _ISOLATION_PROBLEM = network_isolation.isolate_network()
+if __name__ == "__main__":
+  _ISOLATION_PROBLEM = isolate_if_needed(sys.argv[1:])
 
-from agents import AGENTS
+# Light imports only at module level (the console script isolates first).
 from building_blocks import errors
-from building_blocks import optional_deps
-from experiments import config as config_lib
+from experiments import stopping
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_BAD_INPUT = stopping.EXIT_BAD_INPUT
+EXIT_DIVERGED = stopping.EXIT_DIVERGED
+EXIT_INTERRUPTED = stopping.EXIT_INTERRUPTED
 
-DESCRIPTION = """Train a Relay agent on a gymnasium environment (single process;
-replay in an in-process Reverb server, or without Reverb in device memory).
+DESCRIPTION = """Train a Relay agent.
 
-Agents: {agents}.
-Environments: any registered gymnasium id; {agents_first} needs discrete
-actions, e.g. CartPole-v1, Acrobot-v1, MountainCar-v0, LunarLander-v3.
+Runners:
+  single  one process: gymnasium environments, replay in an in-process Reverb
+          server or in device memory (--replay), checkpoints and --resume.
+  anakin  all on the accelerator: JAX-native environments ({jax_envs}),
+          rollouts, replay, updates and evaluation in one compiled program;
+          --num-seeds seeds at once, sharded across local devices.
+
+Agents (each trains under both runners):
+{agents}
 
 Writes config.json, logs/train.csv, logs/eval.csv, tensorboard/,
-learning_curve.png, checkpoints/ and replay/ into the run folder.
+learning_curve.png, checkpoints/ and summary.json into the run folder
+(runner single also replay/, runner anakin also final_returns.csv).
 """
 
 
-def parse_args(argv: Sequence[str] | None) -> config_lib.ExperimentConfig:
+def _description() -> str:
+  import agents
+  from envs import jax_envs
+  lines = [f"  {name:6s}  {entry.description}; --{name}.* fields below"
+           for name, entry in sorted(agents.REGISTRY.items())]
+  return DESCRIPTION.format(jax_envs=", ".join(jax_envs.registered_ids()),
+                            agents="\n".join(lines))
+
+
+def parse_args(argv: Sequence[str] | None) -> Any:
+  """The ExperimentConfig of the command line, with the agent's preset for
+  the chosen environment as the defaults."""
   import tyro
-  description = DESCRIPTION.format(agents=", ".join(sorted(AGENTS)),
-                                   agents_first=sorted(AGENTS)[0].upper())
-  return tyro.cli(config_lib.ExperimentConfig, args=argv,
-                  prog="python -m experiments.train", description=description)
+  from experiments import config as config_lib
+  argv = list(sys.argv[1:] if argv is None else argv)
+  known = _pre_parse(argv)
+  try:
+    default = config_lib.default_config(
+        known.agent or "dqn", known.env or "CartPole-v1",
+        known.runner or "single")
+  except errors.ConfigError:
+    default = config_lib.ExperimentConfig()  # validate() names the problem
+  return tyro.cli(config_lib.experiment_config_class(), args=argv,
+                  default=default,
+                  prog="python -m experiments.train",
+                  description=_description())
+
+
+def set_process_state(config: Any) -> None:
+  """What only a command line may change for the whole process: JAX's
+  persistent compilation cache (every program, however quick to compile)
+  and matplotlib's non-interactive backend."""
+  import jax
+  import matplotlib
+  matplotlib.use("Agg")
+  if config.compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir",
+                      os.path.expanduser(config.compilation_cache_dir))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _print_summary(summary: Any) -> None:
+  if summary.runner == "anakin":
+    print(summary.extra["table"])
+    target = ""
+    if summary.seconds_to_target is not None:
+      target = (f" Every seed reached the target "
+                f"{summary.seconds_to_target:.1f} s after launch.")
+    print(f"{'Interrupted' if summary.interrupted else 'Done'}: "
+          f"{summary.env_steps:,} env steps x {summary.num_seeds} seeds in "
+          f"{summary.extra['run_seconds']:.1f} s "
+          f"({summary.steps_per_second:,.0f} steps/s) after "
+          f"{summary.extra['compile_seconds']:.1f} s of compilation.{target} "
+          f"Run folder {summary.run_dir}: logs/, learning_curve.png, "
+          "final_returns.csv, checkpoints/.")
+    return
+  final = summary.final_eval_return[0]
+  final = "n/a" if final is None else f"{final:.1f}"
+  target = ""
+  if summary.steps_to_target and summary.steps_to_target[0] is not None:
+    target = (f" reached target at step {summary.steps_to_target[0]} "
+              f"({summary.seconds_to_target:.1f} s after launch);")
+  print(f"Done: {summary.env_steps} steps, {summary.extra['episodes']} "
+        f"episodes in {summary.wall_seconds:.1f} s; final evaluation return "
+        f"{final} (best 10-episode mean "
+        f"{summary.extra['best_mean_return']:.1f});{target} run folder "
+        f"{summary.run_dir} (logs in logs/, plot {summary.plot_path}, "
+        f"checkpoints in {summary.checkpoint_dir}).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  from building_blocks import optional_deps
   config = parse_args(argv)
-  if __name__ == "__main__" and _ISOLATION_PROBLEM and not config.replay_port:
+  if _ISOLATION_PROBLEM and not config.replay_port:
     print("warning: the replay port could not be kept off the network "
           f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",
           file=sys.stderr)
   try:
-    from experiments import single_process
-    result = single_process.run_experiment(config, start_time=_LAUNCH)
+    config.validate()
+    set_process_state(config)
+    if config.runner == "anakin":
+      from experiments import anakin_runner as runner
+    else:
+      from experiments import single_process_runner as runner
+    summary = runner.run(config, start_time=_LAUNCH)
+  except stopping.TrainingDivergedError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return stopping.EXIT_DIVERGED
   except (errors.RelayError, optional_deps.MissingDependencyError) as e:
     print(f"error: {e}", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    return stopping.EXIT_BAD_INPUT
   except KeyboardInterrupt as e:
-    result = e.args[0] if e.args else None
-    if result is None:
+    summary = e.args[0] if e.args else None
+    if summary is None:
       print("Interrupted before the run could save its state; its folder "
             "keeps the last complete checkpoint, if any.", file=sys.stderr)
     else:
-      print(f"Interrupted at step {result.actor_steps}. Checkpoint and replay "
-            f"saved in {result.run_dir}; logs are intact. Continue with:\n"
-            f"  python -m experiments.train --resume {result.run_dir}",
+      print(f"Interrupted at step {summary.env_steps}. Checkpoint and replay "
+            f"saved in {summary.run_dir}; logs are intact. Continue with:\n"
+            f"  python -m experiments.train --resume {summary.run_dir}",
             file=sys.stderr)
-    return EXIT_INTERRUPTED
-  final = ("n/a" if result.final_eval_return is None
-           else f"{result.final_eval_return:.1f}")
-  target = ("" if result.steps_to_target is None else
-            f" reached target at step {result.steps_to_target} "
-            f"({result.seconds_to_target:.1f} s after launch);")
-  print(f"Done: {result.actor_steps} steps, {result.episodes} episodes in "
-        f"{result.wall_seconds:.1f} s; final evaluation return {final} "
-        f"(best 10-episode mean {result.best_mean_return:.1f});{target} "
-        f"run folder {result.run_dir} (logs in logs/, plot "
-        f"{result.plot_path}, checkpoints in {result.checkpoint_dir}).")
-  return 0
+    return stopping.EXIT_INTERRUPTED
+  _print_summary(summary)
+  return stopping.EXIT_INTERRUPTED if summary.interrupted else stopping.EXIT_OK
+
+
+def console_main() -> None:
+  """The `relay` console script: `relay train ARGS` (or `relay ARGS`)."""
+  global _ISOLATION_PROBLEM
+  argv = sys.argv[1:]
+  if argv and argv[0] == "train":
+    argv = argv[1:]
+  _ISOLATION_PROBLEM = isolate_if_needed(argv)
+  sys.exit(main(argv))
 
 
 if __name__ == "__main__":

@@ -2,24 +2,29 @@
 (one seed each; the README has the 8-seed figures)."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from experiments import anakin_config
-from experiments import anakin_run
+from experiments import anakin_runner
+from experiments import config as config_lib
 
 pytestmark = pytest.mark.learning
 
 
-def _assert_reaches(tmp_path, agent, env, num_steps, target, **kwargs):
+def _assert_reaches(tmp_path: Any, agent: str, env: str, num_steps: int,
+                    target: float, **kwargs: Any) -> None:
   """Seed 0 reaches a 10-episode mean of `target` within `num_steps`."""
-  config = anakin_config.default_config(
-      agent, env, seed=0, num_steps=num_steps, stop_at_return=target,
-      progress=False, run_dir=str(tmp_path / "run"), **kwargs)
-  result = anakin_run.run(config)
-  steps = int(result.steps_to_target[0])
-  assert 0 <= steps <= num_steps, (
-      f"10-episode mean {result.final_mean_return[0]:.1f} after "
-      f"{result.env_steps_per_seed} steps")
+  config = config_lib.default_config(
+      agent, env, runner="anakin", seed=0, num_steps=num_steps,
+      stop_at_return=target, progress=False, run_dir=str(tmp_path / "run"),
+      **kwargs)
+  summary = anakin_runner.run(config)
+  steps = summary.steps_to_target[0]
+  final = summary.final_mean_return[0]
+  assert steps is not None and 0 <= steps <= num_steps, (
+      f"10-episode mean {'n/a' if final is None else f'{final:.1f}'} after "
+      f"{summary.env_steps} steps")
 
 
 def test_ppo_reaches_475_on_cartpole_within_500k_steps(tmp_path):

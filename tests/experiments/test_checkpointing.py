@@ -4,9 +4,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from agents.dqn import agent as dqn_agent
 from agents.dqn import config as config_lib
-from agents.dqn import learning
-from agents.dqn import networks
+from building_blocks import agent as agent_lib
 from envs import gymnasium_adapter
 from experiments import checkpointing
 
@@ -15,14 +15,13 @@ def _state(seed):
   spec = gymnasium_adapter.make_environment_spec(
       gymnasium_adapter.make_environment("CartPole-v1"))
   config = config_lib.DQNConfig(hidden_sizes=(8,))
-  return learning.init_state(networks.make_networks(spec, config),
-                             learning.make_optimizer(config),
-                             np.zeros(4, np.float32), jax.random.PRNGKey(seed))
+  agent = dqn_agent.make_agent(config, spec, agent_lib.RunInfo(1, 1, 100))
+  return agent.init(jax.random.PRNGKey(seed))
 
 
 def test_round_trip_keeps_every_array_and_the_record(tmp_path):
   saved = _state(0)._replace(steps=np.int32(1234))
-  record = {"counts": {"actor_steps": 77}, "actor_key": [1, 2],
+  record = {"counts": {"env_steps": 77}, "actor_key": [1, 2],
             "env_rng": {"state": {"state": 2**100 + 3}}}
   ckpt = checkpointing.Checkpointer(str(tmp_path / "ckpt"), max_to_keep=2)
   for step in (10, 20, 30):

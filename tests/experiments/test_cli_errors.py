@@ -41,7 +41,7 @@ def test_continuous_env_for_dqn(capsys, tmp_path):
 @pytest.mark.parametrize("flag,value,needle", [
     ("--dqn.batch-size", "0", "dqn.batch_size must be an integer >= 1"),
     ("--dqn.discount", "1.5", "dqn.discount must be in [0, 1]"),
-    ("--num-steps", "-5", "num_steps must be >= 1"),
+    ("--num-steps", "-5", "num_steps must be an integer >= 1"),
     ("--agent", "sac", "Unknown agent 'sac'"),
 ])
 def test_out_of_range_values(capsys, tmp_path, flag, value, needle):
@@ -126,3 +126,43 @@ def test_resume_with_a_broken_config_touches_nothing(capsys, tmp_path):
   code, err = _main(capsys, "--resume", str(run_dir))
   assert code == train.EXIT_BAD_INPUT
   assert "Cannot read run config" in err
+
+
+def test_anakin_with_an_environment_that_has_no_jax_version(capsys, tmp_path):
+  code, err = _main(capsys, "--runner", "anakin", "--env", "LunarLander-v3",
+                    "--run-dir", str(tmp_path / "r"))
+  assert code == train.EXIT_BAD_INPUT
+  assert "Unknown JAX environment id 'LunarLander-v3'" in err
+  assert "CartPole-v1" in err and "--runner single" in err
+  assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("runner", ["single", "anakin"])
+def test_agent_that_does_not_fit_the_environment(capsys, tmp_path, runner):
+  code, err = _main(capsys, "--runner", runner, "--env", "Pendulum-v1",
+                    "--agent", "dqn", "--run-dir", str(tmp_path / "r"))
+  assert code == train.EXIT_BAD_INPUT
+  assert "DQN needs a discrete action space" in err
+  assert not (tmp_path / "r").exists()
+
+
+def test_several_seeds_need_the_anakin_runner(capsys, tmp_path):
+  code, err = _main(capsys, "--num-seeds", "4", "--run-dir",
+                    str(tmp_path / "r"))
+  assert code == train.EXIT_BAD_INPUT
+  assert "--num-seeds 4 needs --runner anakin" in err
+  assert not (tmp_path / "r").exists()
+
+
+def test_resume_of_a_run_from_another_runner(capsys, tmp_path):
+  from experiments import config as config_lib
+  run_dir = tmp_path / "anakin-run"
+  run_dir.mkdir()
+  config = config_lib.default_config("ppo", "CartPole-v1", "anakin",
+                                     run_dir=str(run_dir))
+  (run_dir / "config.json").write_text(config.to_json())
+  before = sorted(p.name for p in run_dir.iterdir())
+  code, err = _main(capsys, "--resume", str(run_dir))
+  assert code == train.EXIT_BAD_INPUT
+  assert "a run of the 'anakin' runner" in err and "single" in err
+  assert sorted(p.name for p in run_dir.iterdir()) == before

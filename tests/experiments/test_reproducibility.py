@@ -7,36 +7,39 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from building_blocks import actors
+from building_blocks import actor as actor_lib
 from experiments import config as config_lib
-from experiments import single_process
+from experiments import single_process_runner
 from tests.conftest import requires_reverb
 
 BACKENDS = ["device", pytest.param("reverb", marks=requires_reverb)]
 
-_ORIGINAL_SELECT_ACTION = actors.FeedForwardActor.select_action
+_ORIGINAL_SELECT = actor_lib.Actor.select
 
 
 def _record(monkeypatch, tmp_path, name, seed, replay, num_steps=700,
             min_replay_size=1000):
   seen = []
-  original = _ORIGINAL_SELECT_ACTION
+  original = _ORIGINAL_SELECT
+  training_actors = []
 
-  def recording(self, observation):
-    action = original(self, observation)
-    if self._adder is not None:  # the training actor, not evaluation
-      seen.append((np.array(observation), int(action)))
-    return action
+  def recording(self, params, observations, step):
+    actions, extras = original(self, params, observations, step)
+    if not training_actors:
+      training_actors.append(self)  # the first to act is the training actor
+    if self is training_actors[0]:
+      seen.append((np.array(observations), actions.tolist()))
+    return actions, extras
 
-  monkeypatch.setattr(actors.FeedForwardActor, "select_action", recording)
+  monkeypatch.setattr(actor_lib.Actor, "select", recording)
   config = config_lib.ExperimentConfig(
       seed=seed, num_steps=num_steps, eval_every=0, eval_episodes=1,
       tensorboard=False, progress=False, run_dir=str(tmp_path / name),
       replay=replay)
   # By default the learner never updates in 700 steps.
   config.dqn.min_replay_size = min_replay_size
-  result = single_process.run_experiment(config)
-  assert result.actor_steps >= num_steps
+  summary = single_process_runner.run(config)
+  assert summary.env_steps >= num_steps
   return seen
 
 

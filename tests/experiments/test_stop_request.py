@@ -6,12 +6,12 @@ import signal
 
 import pytest
 
-from experiments import single_process
+from experiments import stopping
 
 
 def test_first_sigint_requests_a_stop_second_raises():
   before = signal.getsignal(signal.SIGINT)
-  with single_process.StopRequest() as stop:
+  with stopping.StopRequest() as stop:
     assert not stop()
     os.kill(os.getpid(), signal.SIGINT)
     assert stop()  # no exception: the run stops at its next safe point
