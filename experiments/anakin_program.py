@@ -206,6 +206,8 @@ def build_agent(config: Any, env: jax_envs.JaxEnvironment, plan: Plan,
   try:
     return agents.get(config.agent).make_agent(
         agent_config, env.environment_spec(), run)
+  except errors.IncompatibleEnvironmentError as e:
+    raise errors.IncompatibleEnvironmentError(f"{config.env}: {e}") from None
   except jax.errors.ConcretizationTypeError as e:
     raise errors.ConfigError(
         f"Cannot vmap {sorted(overrides or {})}: the {config.agent} agent "

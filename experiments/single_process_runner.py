@@ -81,7 +81,10 @@ def build_agent(config: Any, spec: Any) -> agent_lib.Agent:
   run = agent_lib.RunInfo(num_envs=config.runner_setting("num_envs"),
                           rollout_length=config.runner_setting("rollout_length"),
                           total_env_steps=config.total_steps())
-  return entry.make_agent(config.agent_config(), spec, run)
+  try:
+    return entry.make_agent(config.agent_config(), spec, run)
+  except errors.IncompatibleEnvironmentError as e:
+    raise errors.IncompatibleEnvironmentError(f"{config.env}: {e}") from None
 
 
 def metric_names(agent: agent_lib.Agent, example_item: Any) -> list[str]:

@@ -29,16 +29,18 @@ from typing import Any, Sequence
 from experiments import network_isolation
 
 
-def _pre_parse(argv: Sequence[str]) -> argparse.Namespace:
+def _pre_parse(argv: Sequence[str], read_resumed: bool = True
+               ) -> argparse.Namespace:
   """--agent, --env, --runner, --replay, --replay-port and --resume before
-  the full parse: they pick the presets and whether to isolate the network."""
+  the full parse: they pick the presets and whether to isolate the network
+  (for --resume, from the run folder's config.json when `read_resumed`)."""
   pre = argparse.ArgumentParser(add_help=False)
   for flag in ("--agent", "--env", "--runner", "--replay", "--resume",
                "--replay-port"):
     pre.add_argument(flag)
   pre.add_argument("-h", "--help", action="store_true")
   known, _ = pre.parse_known_args(argv)
-  if known.resume:
+  if known.resume and read_resumed:
     try:
       with open(os.path.join(known.resume, "config.json")) as f:
         saved = json.load(f)
@@ -121,7 +123,8 @@ def parse_args(argv: Sequence[str] | None) -> Any:
   import tyro
   from experiments import config as config_lib
   argv = list(sys.argv[1:] if argv is None else argv)
-  known = _pre_parse(argv)
+  # A resumed run's settings come from its folder (run_folder.load_for_resume).
+  known = _pre_parse(argv, read_resumed=False)
   try:
     default = config_lib.default_config(
         known.agent or "dqn", known.env or "CartPole-v1",

@@ -64,16 +64,17 @@ def test_default_run_port_is_invisible_outside_the_process(tmp_path):
     (["--help"], True),
 ])
 def test_only_an_explicit_port_leaves_the_host_network(argv, asks):
-  assert train._asks_for_a_port(argv) == asks  # pylint: disable=protected-access
+  assert train._wants_open_port(train._pre_parse(argv)) == asks  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize("argv,uses", [
     (["--replay", "device"], False), (["--replay=device"], False),
     (["--replay", "reverb"], True), (["--replay=reverb"], True),
     (["--replay", "auto"], HAS_REVERB), ([], HAS_REVERB),
+    (["--runner", "anakin"], False), (["--runner=anakin", "--replay", "reverb"], False),
 ])
 def test_only_reverb_runs_are_isolated(argv, uses):
-  assert train._uses_reverb(argv) == uses  # pylint: disable=protected-access
+  assert train._uses_reverb(train._pre_parse(argv)) == uses  # pylint: disable=protected-access
 
 
 def test_a_resume_is_isolated_as_its_run_was(tmp_path):
@@ -82,11 +83,11 @@ def test_a_resume_is_isolated_as_its_run_was(tmp_path):
   (run_dir / "config.json").write_text('{"replay": "device"}')
   # The folder's recorded backend counts, not the flags.
   argv = ["--resume", str(run_dir), "--replay", "reverb"]
-  assert not train._uses_reverb(argv)  # pylint: disable=protected-access
+  assert not train._uses_reverb(train._pre_parse(argv))  # pylint: disable=protected-access
   (run_dir / "config.json").write_text('{"replay": "reverb"}')
-  assert train._uses_reverb(["--resume", str(run_dir)])  # pylint: disable=protected-access
+  assert train._uses_reverb(train._pre_parse(["--resume", str(run_dir)]))  # pylint: disable=protected-access
   missing = ["--resume", str(tmp_path / "none")]
-  assert train._uses_reverb(missing) == HAS_REVERB  # pylint: disable=protected-access
+  assert train._uses_reverb(train._pre_parse(missing)) == HAS_REVERB  # pylint: disable=protected-access
 
 
 def _in_fresh_python(code: str) -> str:
