@@ -64,40 +64,25 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
+from timing import fmt  # noqa: E402
+
+ROOT = timing.ROOT
 NAME = "dqn_vs_cleanrl"
 TARGET = 475.0
 CLEANRL_STEPS = 100_000
-RELAY_REACHED = re.compile(
-    r"Reached a 10-episode mean return of (?P<mean>\S+) >= \S+ "
-    r"at step (?P<step>\d+), (?P<seconds>[\d.]+) s after launch")
 EPISODE = re.compile(
     r"global_step=(?P<step>\d+), episodic_return=\[?\s*(?P<ret>[-+0-9.eE]+)")
 SPS = re.compile(r"^SPS: (\d+)")
-
-
-def relay_detector(line: str) -> dict | None:
-  m = RELAY_REACHED.search(line)
-  if m is None:
-    return None
-  return {"steps_to_target": int(m["step"]),
-          "self_reported_seconds": float(m["seconds"]),
-          "mean_at_target": float(m["mean"])}
 
 
 class CleanRLDetector:
@@ -132,97 +117,12 @@ class CleanRLDetector:
             "mean_at_target": mean}
 
 
-def timed_run(cmd: list[str], cwd: str, log_path: str, timeout: float,
-              env: dict, detector, stop_on_reach: bool) -> dict:
-  """Runs `cmd` (stdout and stderr together, each line written to `log_path`
-  with its arrival time); `detector(line)` returns a dict the first time the
-  target is reached. Returns the seconds from just before launch to that
-  line (None if never), the detector's dict, the wall time and the exit
-  code. Kills the process group after `timeout` seconds, or on reaching the
-  target when `stop_on_reach`."""
-  start = time.time()
-  proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1,
-                          start_new_session=True)
-  timed_out = threading.Event()
-
-  def kill():
-    try:
-      os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-      pass
-
-  def on_timeout():
-    timed_out.set()
-    kill()
-
-  timer = threading.Timer(timeout, on_timeout)
-  timer.start()
-  result = {"seconds_to_target": None, "steps_to_target": None}
-  tail: list[str] = []
-  stopped = False
-  try:
-    with open(log_path, "w", buffering=1) as log:
-      for line in proc.stdout:
-        now = time.time() - start
-        log.write(f"[{now:9.3f}] {line}")
-        tail = (tail + [line.rstrip()])[-8:]
-        if result["seconds_to_target"] is None:
-          hit = detector(line)
-          if hit is not None:
-            result.update(hit, seconds_to_target=round(now, 3))
-            if stop_on_reach:
-              log.write(f"[{now:9.3f}] (benchmark: target reached, "
-                        "stopping the process)\n")
-              stopped = True
-              kill()
-              break
-    proc.wait()
-  finally:
-    timer.cancel()
-    if proc.poll() is None:
-      kill()
-      proc.wait()
-  result.update(wall_seconds=round(time.time() - start, 3),
-                returncode=proc.returncode, timed_out=timed_out.is_set(),
-                stopped_at_target=stopped,
-                log=os.path.relpath(log_path, ROOT))
-  if result["seconds_to_target"] is None:
-    result["output_tail"] = tail
-  return result
-
-
-def median_seconds(values: list[float | None]) -> float | None:
-  """Median with a seed that never reached the target counted as infinitely
-  slow; None when that median is itself "never"."""
-  if not values:
-    return None
-  m = statistics.median([math.inf if v is None else v for v in values])
-  return None if math.isinf(m) else m
-
-
-def fmt(v, spec=".1f") -> str:
-  return "never" if v is None else format(v, spec)
-
-
-def secs(v) -> str:
-  return "never" if v is None else f"{v:.1f} s"
-
-
 def sha256(path: str) -> str | None:
   try:
     with open(path, "rb") as f:
       return hashlib.sha256(f.read()).hexdigest()
   except OSError:
     return None
-
-
-def git_state() -> dict:
-  def git(*a):
-    return subprocess.run(["git", *a], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-  return {"commit": git("rev-parse", "HEAD"),
-          "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def peer_versions(python: str) -> dict:
@@ -254,23 +154,13 @@ def main() -> None:
   p.add_argument("--cleanrl-to-end", action="store_true",
                  help="let dqn_jax.py finish its steps instead of stopping "
                       "it at the target")
-  p.add_argument("--timeout", type=float, default=900.0,
-                 help="seconds per run before it is killed")
-  p.add_argument("--keep-runs", action="store_true",
-                 help="keep the run folders (default: deleted)")
+  timing.add_run_args(p, "keep the run folders (default: deleted)")
   args = p.parse_args()
-  for path in (args.relay_python, args.cleanrl_python, args.cleanrl_script):
-    if not os.path.exists(path):
-      sys.exit(f"not found: {path} (see this script's docstring for setup)")
+  timing.require_paths((args.relay_python, args.cleanrl_python,
+                        args.cleanrl_script))
 
-  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-  results_dir = os.path.join(ROOT, "benchmarks", "results")
-  log_dir = os.path.join(results_dir, "logs", f"{NAME}-{stamp}")
-  os.makedirs(log_dir, exist_ok=True)
-  run_root = tempfile.mkdtemp(prefix=f"{NAME}-")
-  env = dict(os.environ, PYTHONUNBUFFERED="1",
-             JAX_ENABLE_COMPILATION_CACHE="false")
-  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  stamp, log_dir, run_root = timing.start_session(NAME, f"{NAME}-")
+  env = timing.child_env()
   labels = [f"relay-{r}" for r in args.replays] + ["cleanrl"]
   cleanrl_dir = os.path.dirname(os.path.abspath(args.cleanrl_script))
   peer = {"script": os.path.abspath(args.cleanrl_script),
@@ -305,38 +195,22 @@ def main() -> None:
                  "--compilation-cache-dir", "", "--no-progress",
                  "--no-tensorboard",
                  "--run-dir", os.path.join(run_root, f"{label}-seed{seed}")]
-          detector = relay_detector
+          detector = timing.relay_reached
           stop = False
-        load = os.getloadavg()[0]
-        r = timed_run(cmd, cwd, log_path, args.timeout, env, detector, stop)
-        r.update(label=label, seed=seed, loadavg_1min_before=load,
-                 command=cmd)
+        r = timing.run_record(cmd, cwd, env, args.timeout, log_path, label,
+                              seed, detector, stop)
         if label == "cleanrl":
           r.update(episodes=detector.episodes, last_sps=detector.last_sps,
                    best_10_episode_mean=detector.best_mean)
         runs.append(r)
         extra = (f"; last SPS {detector.last_sps}, best 10-episode mean "
                  f"{fmt(detector.best_mean)}" if label == "cleanrl" else "")
-        print(f"  seed {seed} {label:12s}: {secs(r['seconds_to_target'])}, "
-              f"{fmt(r['steps_to_target'], ',')} steps to {TARGET:g} (wall "
-              f"{r['wall_seconds']:.1f} s, exit {r['returncode']}"
-              f"{', stopped at target' if r['stopped_at_target'] else ''}"
-              f"{', TIMED OUT' if r['timed_out'] else ''}; load {load:.1f}"
-              f"{extra})", flush=True)
+        print(timing.describe_run(r, 12, TARGET, after=extra), flush=True)
   finally:
     if not args.keep_runs:
       shutil.rmtree(run_root, ignore_errors=True)
 
-  summary = {}
-  for label in labels:
-    rs = [r for r in runs if r["label"] == label]
-    summary[label] = {
-        "median_seconds_to_target": median_seconds(
-            [r["seconds_to_target"] for r in rs]),
-        "median_steps_to_target": median_seconds(
-            [r["steps_to_target"] for r in rs]),
-        "reached": sum(r["seconds_to_target"] is not None for r in rs),
-        "runs": len(rs)}
+  summary = {label: timing.summarize_label(runs, label) for label in labels}
   base = summary["cleanrl"]["median_seconds_to_target"]
   for label in labels[:-1]:
     rel = summary[label]["median_seconds_to_target"]
@@ -374,12 +248,11 @@ def main() -> None:
             f"(Relay {1 / ratio:.2f}x as fast)")
 
   out = {"benchmark": NAME, "time": stamp, "target": TARGET,
-         "seeds": args.seeds, "args": vars(args), "relay_git": git_state(),
+         "seeds": args.seeds, "args": vars(args),
+         "relay_git": timing.git_state(),
          "cleanrl": peer, "cpu_count": os.cpu_count(), "summary": summary,
          "runs": runs}
-  path = os.path.join(results_dir, f"{NAME}-{stamp}.json")
-  with open(path, "w") as f:
-    json.dump(out, f, indent=1)
+  path = timing.write_results(f"{NAME}-{stamp}", out)
   print(f"wrote {os.path.relpath(path, ROOT)}")
 
 

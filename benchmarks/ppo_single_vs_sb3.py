@@ -41,104 +41,22 @@ numpy 2.4.6). Relay's own venv: see the README (.venv-core, core install).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import math
 import os
-import re
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
+from timing import fmt  # noqa: E402
+
+ROOT = timing.ROOT
 NAME = "ppo_single_vs_sb3"
 DEFAULTS = {  # env: (target, step budget)
     "CartPole-v1": (475.0, 200_000),
     "Pendulum-v1": (-250.0, 500_000),
 }
-REACHED = re.compile(
-    r"Reached a 10-episode mean return of (?P<mean>\S+) >= (?P<target>\S+) "
-    r"at step (?P<step>\d+), (?P<seconds>[\d.]+) s after launch")
-
-
-def timed_run(cmd: list[str], cwd: str, log_path: str, timeout: float,
-              env: dict | None = None) -> dict:
-  """Runs `cmd` (stdout and stderr together, written to `log_path`); returns
-  the seconds from just before launch to the arrival of the first "Reached"
-  line (None if none), what that line says, the wall time and the exit
-  code. Kills the process group after `timeout` seconds."""
-  start = time.time()
-  proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1,
-                          start_new_session=True)
-  timed_out = threading.Event()
-
-  def kill():
-    timed_out.set()
-    try:
-      os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-      pass
-
-  timer = threading.Timer(timeout, kill)
-  timer.start()
-  result = {"seconds_to_target": None, "steps_to_target": None,
-            "self_reported_seconds": None, "mean_at_target": None}
-  tail: list[str] = []
-  try:
-    with open(log_path, "w", buffering=1) as log:
-      for line in proc.stdout:
-        now = time.time() - start
-        log.write(f"[{now:9.3f}] {line}")
-        tail = (tail + [line.rstrip()])[-8:]
-        m = REACHED.search(line)
-        if m and result["seconds_to_target"] is None:
-          result.update(seconds_to_target=round(now, 3),
-                        steps_to_target=int(m["step"]),
-                        self_reported_seconds=float(m["seconds"]),
-                        mean_at_target=float(m["mean"]))
-    proc.wait()
-  finally:
-    timer.cancel()
-    if proc.poll() is None:
-      kill()
-      proc.wait()
-  result.update(wall_seconds=round(time.time() - start, 3),
-                returncode=proc.returncode, timed_out=timed_out.is_set(),
-                log=os.path.relpath(log_path, ROOT))
-  if result["seconds_to_target"] is None:
-    result["output_tail"] = tail
-  return result
-
-
-def median_seconds(values: list[float | None]) -> float | None:
-  """Median with a seed that never reached the target counted as infinitely
-  slow; None when that median is itself "never"."""
-  if not values:
-    return None
-  m = statistics.median([math.inf if v is None else v for v in values])
-  return None if math.isinf(m) else m
-
-
-def fmt(v, spec=".1f") -> str:
-  return "never" if v is None else format(v, spec)
-
-
-def secs(v) -> str:
-  return "never" if v is None else f"{v:.1f} s"
-
-
-def git_state() -> dict:
-  def git(*a):
-    return subprocess.run(["git", *a], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-  return {"commit": git("rev-parse", "HEAD"),
-          "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+# Keys of a run's record that are None until its "Reached" line arrives.
+REACHED_KEYS = ("steps_to_target", "self_reported_seconds", "mean_at_target")
 
 
 def main() -> None:
@@ -159,28 +77,19 @@ def main() -> None:
                                       "peers", "sb3_peer.py"))
   p.add_argument("--peer-lib", choices=["sb3", "sbx"], default="sb3",
                  help="sbx needs its own venv (see sb3_peer.py)")
-  p.add_argument("--timeout", type=float, default=900.0,
-                 help="seconds per run before it is killed")
-  p.add_argument("--keep-runs", action="store_true",
-                 help="keep Relay's run folders (default: deleted)")
+  timing.add_run_args(p, "keep Relay's run folders (default: deleted)")
   args = p.parse_args()
   target = DEFAULTS[args.env][0] if args.target is None else args.target
   num_steps = (DEFAULTS[args.env][1] if args.num_steps is None
                else args.num_steps)
-  for path in (args.relay_python, args.peer_python, args.peer_script):
-    if not os.path.exists(path):
-      sys.exit(f"not found: {path} (see this script's docstring for setup)")
+  timing.require_paths((args.relay_python, args.peer_python,
+                        args.peer_script))
 
-  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-  results_dir = os.path.join(ROOT, "benchmarks", "results")
-  log_dir = os.path.join(results_dir, "logs", f"{NAME}-{args.env}-{stamp}")
-  os.makedirs(log_dir, exist_ok=True)
-  run_root = tempfile.mkdtemp(prefix=f"{NAME}-")
+  stamp, log_dir, run_root = timing.start_session(f"{NAME}-{args.env}",
+                                                  f"{NAME}-")
   # No persistent JAX compilation cache for either side (sb3 does not use
   # JAX; the variable matters only for --peer-lib sbx).
-  env = dict(os.environ, PYTHONUNBUFFERED="1",
-             JAX_ENABLE_COMPILATION_CACHE="false")
-  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  env = timing.child_env()
   peer = args.peer_lib
 
   runs = []
@@ -203,33 +112,22 @@ def main() -> None:
                   "--target", str(target), "--stop-at-target"]
       for label, cmd, cwd in (("relay", relay_cmd, ROOT),
                               (peer, peer_cmd, run_root)):
-        load = os.getloadavg()[0]
-        r = timed_run(cmd, cwd,
-                      os.path.join(log_dir, f"{label}-seed{seed}.log"),
-                      args.timeout, env)
-        r.update(label=label, seed=seed, loadavg_1min_before=load,
-                 command=cmd)
+        r = timing.run_record(
+            cmd, cwd, env, args.timeout,
+            os.path.join(log_dir, f"{label}-seed{seed}.log"), label, seed,
+            blank=REACHED_KEYS)
+        del r["stopped_at_target"]  # never stopped early; not in this JSON
         runs.append(r)
-        print(f"  seed {seed} {label:5s}: {secs(r['seconds_to_target'])}, "
-              f"{fmt(r['steps_to_target'], ',')} steps to {target:g} "
-              f"(self-reported {fmt(r['self_reported_seconds'])} s; wall "
-              f"{r['wall_seconds']:.1f} s, exit {r['returncode']}"
-              f"{', TIMED OUT' if r['timed_out'] else ''}; load "
-              f"{load:.1f})", flush=True)
+        print(timing.describe_run(
+            r, 5, target,
+            before=f"self-reported {fmt(r['self_reported_seconds'])} s; "),
+            flush=True)
   finally:
     if not args.keep_runs:
       shutil.rmtree(run_root, ignore_errors=True)
 
-  summary = {}
-  for label in ("relay", peer):
-    rs = [r for r in runs if r["label"] == label]
-    summary[label] = {
-        "median_seconds_to_target": median_seconds(
-            [r["seconds_to_target"] for r in rs]),
-        "median_steps_to_target": median_seconds(
-            [r["steps_to_target"] for r in rs]),
-        "reached": sum(r["seconds_to_target"] is not None for r in rs),
-        "runs": len(rs)}
+  summary = {label: timing.summarize_label(runs, label)
+             for label in ("relay", peer)}
   rel, oth = (summary["relay"]["median_seconds_to_target"],
               summary[peer]["median_seconds_to_target"])
   summary["ratio_relay_over_peer_seconds"] = (
@@ -260,11 +158,9 @@ def main() -> None:
 
   out = {"benchmark": NAME, "time": stamp, "env": args.env,
          "target": target, "num_steps": num_steps, "seeds": args.seeds,
-         "peer": peer, "args": vars(args), "relay_git": git_state(),
+         "peer": peer, "args": vars(args), "relay_git": timing.git_state(),
          "cpu_count": os.cpu_count(), "summary": summary, "runs": runs}
-  path = os.path.join(results_dir, f"{NAME}-{args.env}-{stamp}.json")
-  with open(path, "w") as f:
-    json.dump(out, f, indent=1)
+  path = timing.write_results(f"{NAME}-{args.env}-{stamp}", out)
   print(f"wrote {os.path.relpath(path, ROOT)}")
 
 

@@ -56,17 +56,16 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
+
+ROOT = timing.ROOT
 BEFORE_DIR = "/tmp/relay-before"
 BEFORE_MARKER = ".relay-before-commit"
 DEFAULT_BEFORE = "445071a"
@@ -75,9 +74,6 @@ VENV_REVERB = os.path.join(ROOT, ".venv", "bin", "python")
 VENV_CORE = os.path.join(ROOT, ".venv-core", "bin", "python")
 TARGET = 475.0
 TOLERANCE = 0.05
-REACHED_RE = re.compile(
-    r"Reached a 10-episode mean return of ([0-9.]+) >= [0-9.]+ at step "
-    r"(\d+), ([0-9.]+) s after launch")
 
 
 # ----------------------------------------------------------------- the trees
@@ -138,56 +134,19 @@ def check_and_warm(python: str, tree: str) -> None:
 
 def _timed(cmd: list[str], cwd: str, timeout: float, log_path: str
            ) -> dict[str, Any]:
-  """Runs `cmd` in `cwd`; returns its launch time, wall seconds, exit code
-  and when (benchmark clock) the "Reached ..." line arrived, if it did."""
-  # Unbuffered, so the "Reached" line is not held back in the pipe; JAX's
-  # persistent cache off even if this shell's environment turns it on.
-  env = dict(os.environ, PYTHONUNBUFFERED="1",
-             JAX_ENABLE_COMPILATION_CACHE="false")
-  env.pop("JAX_COMPILATION_CACHE_DIR", None)
-  reached: dict[str, Any] = {}
-  lines: list[str] = []
-
-  def read(stream):
-    for line in stream:
-      now = time.time()
-      lines.append(line)
-      if "seconds" not in reached:
-        match = REACHED_RE.search(line)
-        if match:
-          reached.update(seconds=now, mean=float(match.group(1)),
-                         step=int(match.group(2)),
-                         reported=float(match.group(3)))
-
-  launch = time.time()
-  proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-  reader = threading.Thread(target=read, args=(proc.stdout,), daemon=True)
-  reader.start()
-  timed_out = False
-  try:
-    proc.wait(timeout=timeout)
-  except subprocess.TimeoutExpired:
-    timed_out = True
-  finally:
-    if proc.poll() is None:
-      proc.kill()
-      proc.wait()
-  end = time.time()
-  reader.join(timeout=10)
-  with open(log_path, "w") as f:
-    f.writelines(lines)
-  result = {"launch": launch, "wall_seconds": end - launch,
-            "returncode": proc.returncode, "timed_out": timed_out,
-            "log_tail": "".join(lines[-8:])}
-  if "seconds" in reached:
-    result.update(seconds_to_target=reached["seconds"] - launch,
-                  reported_seconds_to_target=reached["reported"],
-                  steps_to_target=reached["step"],
-                  mean_return_at_target=reached["mean"])
-  else:
-    result.update(seconds_to_target=None, reported_seconds_to_target=None,
-                  steps_to_target=None)
+  """Runs `cmd` in `cwd` (timing.run_timed, timing.child_env); returns its
+  launch time, wall seconds, exit code and when (benchmark clock) the
+  "Reached ..." line arrived, if it did."""
+  run = timing.run_timed(cmd, cwd, timing.child_env(), timeout, log_path)
+  result = {"launch": run["launch"], "wall_seconds": run["wall_seconds"],
+            "returncode": run["returncode"], "timed_out": run["timed_out"],
+            "log_tail": "".join(run["tail"])}
+  hit = run["hit"] or {}
+  result.update(seconds_to_target=run["seconds_to_target"],
+                reported_seconds_to_target=hit.get("self_reported_seconds"),
+                steps_to_target=hit.get("steps_to_target"))
+  if hit:
+    result["mean_return_at_target"] = hit["mean_at_target"]
   return result
 
 
@@ -269,14 +228,6 @@ def _read_json(path: str) -> Any:
 
 # ---------------------------------------------------------------- reporting
 
-def _median(values: list[float | None]) -> float | None:
-  """Median with failed runs (None) counted as +inf; None if that is inf."""
-  if not values:
-    return None
-  m = statistics.median([float("inf") if v is None else v for v in values])
-  return None if m == float("inf") else m
-
-
 def _ratio(new: float | None, old: float | None) -> float | None:
   return None if new is None or old is None or old <= 0 else new / old
 
@@ -303,7 +254,7 @@ def _num(value: Any, digits: int = 1) -> str:
 def summarize(pairs: list[dict[str, Any]], key: str) -> dict[str, Any]:
   old = [p["old"].get(key) for p in pairs]
   new = [p["new"].get(key) for p in pairs]
-  old_m, new_m = _median(old), _median(new)
+  old_m, new_m = timing.median_seconds(old), timing.median_seconds(new)
   ratio = _ratio(new_m, old_m)
   return {"old": old, "new": new, "old_median": old_m, "new_median": new_m,
           "ratio": ratio, "verdict": _verdict(ratio),
@@ -525,12 +476,9 @@ def main() -> int:
     print("runs that failed or did not reach 475:\n  " + "\n  ".join(problems))
   print("overall: " + ("PASS" if report["all_ok"] else "CHECK (see above)"))
 
-  out_dir = os.path.join(ROOT, "benchmarks", "results")
-  os.makedirs(out_dir, exist_ok=True)
-  out = os.path.join(out_dir,
-                     f"regression-{started.strftime('%Y%m%d-%H%M%S')}.json")
-  with open(out, "w") as f:
-    json.dump(report, f, indent=2, default=str)
+  out = timing.write_results(
+      f"regression-{started.strftime('%Y%m%d-%H%M%S')}", report, indent=2,
+      default=str)
   print(f"wrote {out}")
   return 0 if report["all_ok"] else 1
 

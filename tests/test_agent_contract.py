@@ -30,7 +30,7 @@ class TinyQConfig:
   learning_rate: float = 1e-3
   discount: float = 0.99
   epsilon: float = 0.1
-  target_period: int = 200
+  target_period: int = 100
   STATIC_FIELDS = ("target_period",)
 
   def validate(self, prefix: str = "") -> None:
@@ -83,7 +83,7 @@ def make_tiny_q(config: TinyQConfig, spec, run) -> agent_lib.Agent:
                                    config.target_period)
     return TinyQState(params, target, opt, steps), {"loss": value}, None
 
-  replay = agent_lib.ReplaySpec(kind="transitions", n_step=1,
+  replay = agent_lib.ReplaySpec(kind="transitions", n_step=3,
                                 discount=config.discount, capacity=20_000,
                                 min_size=500, batch_size=64,
                                 samples_per_insert=64.0)
