@@ -387,7 +387,8 @@ class DeviceRolloutQueue:
       problem = f"it holds more than {self._max_size} rollouts"
     items = []
     for i in range(len(meta.get("keys", [])) if problem is None else 0):
-      leaves = [arrays.get(f"item_{i}_leaf_{j}") for j in range(len(self._specs))]
+      leaves = [arrays.get(f"item_{i}_leaf_{j}")
+                for j in range(len(self._specs))]
       for leaf, (shape, dtype) in zip(leaves, self._specs):
         if leaf is None or leaf.shape != shape or leaf.dtype != dtype:
           got = "nothing" if leaf is None else f"{leaf.dtype}{list(leaf.shape)}"

@@ -10,23 +10,27 @@ Each item is packed by `FlatCodec` into one uint8 column (replay/codec.py
 says why). Reverb is imported when a backend is built, never at import.
 
 How `ReverbReplay` is driven, and why (measured on 2 shared CPU cores,
-DQN on CartPole-sized transitions; numbers in the README):
+DQN on CartPole-sized transitions):
 
-- `insert` hands each item to Reverb's C++ trajectory writer directly (the
-  Python wrapper's per-item bookkeeping cost about as much again) and does
-  not flush: with one step per chunk each item is sent at once, and a
-  flush only waits for the server's acknowledgement (~0.15 ms, far more
-  while the learner's update runs on the same cores).
+- `insert` stages the encoded item; staged items go to Reverb's C++
+  trajectory writer WRITE_GROUP at a time, directly (the Python wrapper's
+  per-item bookkeeping cost about as much again), and are not flushed
+  (with one step per chunk each item is sent at once; a flush only waits
+  for the server's acknowledgement). Every item that reaches the table
+  wakes the writer's, the server's and the sampler's threads; on two busy
+  cores those wake-ups, not the Python, were most of an insert's cost, so
+  fewer, larger groups made DQN's loop ~15% faster.
 - `ready()` is the host-side `SampleToInsertRatio` (the device replay's
   rule, Reverb's arithmetic) over the counts of inserted and sampled items:
   no call into Reverb per step (a restored server's `server_info()` costs
-  ~0.1 ms), and exactly the device replay's learner steps per insert.
+  ~0.1-0.2 ms), and exactly the device replay's learner steps per insert.
 - `sample()` takes the next batch of a tf.data pipeline
   (`replay.dataset.reverb_batches`) that samples and decodes in
-  TensorFlow's threads. The table's own limiter is one batch looser than
-  the learner's, so the pipeline prepares batch k+1 while the learner may
-  only take batch k; sampling a batch only once the learner may take it
-  made each step wait ~1.2 ms for it.
+  TensorFlow's threads. The table's own limiter is looser than the
+  learner's by one batch plus what a held-back group allows, so the
+  pipeline prepares the learner's next batch ahead from the items already
+  written; sampling a batch only once the learner may take it made each
+  step wait ~1.2 ms for it.
 - `close()` stops the server before it releases that pipeline. The
   pipeline's sampler is usually waiting on the table's limiter, and a
   waiting sampler notices a close only when it wakes (every 3 s in
@@ -45,6 +49,7 @@ import numpy as np
 from building_blocks import optional_deps
 from replay import codec as codec_lib
 from replay import dataset
+from replay import server as server_lib
 from replay import tables
 from replay.dataset import ReplayBatch
 from replay.device_replay import QUEUE_SIZE
@@ -57,6 +62,8 @@ QUEUE_TABLE = "rollout_queue"
 # Reverb warns of memory exhaustion from 50 on.
 MAX_UNCONFIRMED = 32
 CHECK_EVERY = 16
+# Inserted transitions go to Reverb this many at a time (module docstring).
+WRITE_GROUP = 64
 
 
 class _ItemWriter:
@@ -107,7 +114,6 @@ class _ReverbBackend:
   def __init__(self, table: Any, table_name: str,
                codec: codec_lib.FlatCodec, checkpoint_dir: str | None,
                port: int):
-    from replay import server as server_lib  # pylint: disable=g-import-not-at-top
     self._codec = codec
     self._table_name = table_name
     self._checkpoint_dir = checkpoint_dir
@@ -198,14 +204,17 @@ class ReverbReplay(_ReverbBackend):
     # The learner's limiter, on the host: the rule the device replay uses.
     self._limiter = SampleToInsertRatio(
         spec.samples_per_insert, spec.min_size, spec.error_buffer)
-    # The table's: one batch looser, so its sampler can prepare the next
-    # batch while the learner is not yet allowed it.
+    # The table's is looser by one batch plus the samples a held-back
+    # group of items would allow: its sampler prepares the learner's next
+    # batch ahead, from the items already written.
+    self._write_group = WRITE_GROUP
     slack = self._limiter.samples_per_insert * spec.min_size - (
         self._limiter.min_diff)
+    lookahead = spec.batch_size + self._write_group * spec.samples_per_insert
     limiter = tables.sample_to_insert_ratio_limiter(
         samples_per_insert=spec.samples_per_insert,
         min_size_to_sample=spec.min_size,
-        error_buffer=slack + spec.batch_size, block_inserts=False)
+        error_buffer=slack + lookahead, block_inserts=False)
     if spec.prioritized:
       table = tables.prioritized_table(TRANSITIONS_TABLE, spec.capacity,
                                        spec.priority_exponent, limiter,
@@ -215,30 +224,33 @@ class ReverbReplay(_ReverbBackend):
                                    codec.signature())
     super().__init__(table, TRANSITIONS_TABLE, codec, checkpoint_dir, port)
     self._batch_size = spec.batch_size
-    # Items reach Reverb in groups of those inserted per batch at the
-    # target ratio (8 for DQN), as the device replay adds them: each
-    # insert into the table wakes its sampler, whatever the group size.
-    self._write_group = max(1, int(spec.batch_size / spec.samples_per_insert))
     self._staged: list[tuple[np.ndarray, float]] = []
     self._prioritized = spec.prioritized
     # The counts the server holds (a restored table's too). After a
-    # restore, samples the sampler had prepared but the learner never took
-    # count as taken: at most ~2 batches that a resumed run does not take.
+    # restore, samples the pipeline had prepared but the learner never took
+    # count as taken: fewer than 3 batches (its queue, the batch it was
+    # assembling, its prefetched batch) that a resumed run does not take.
     info = self._table_info()
     rl = info.rate_limiter_info
     self._limiter.inserts = int(rl.insert_stats.completed)
     self._limiter.samples = int(rl.sample_stats.completed)
+    # The table's own rule (a restored table keeps the one it was saved
+    # with): `ready()` never promises a batch the table would not serve.
+    self._table_rule = (float(rl.samples_per_insert), float(rl.min_diff),
+                        int(rl.min_size_to_sample))
     self._capacity = int(info.max_size)
-    self._size = int(info.current_size)
+    self._size = int(info.current_size)  # inserted items (staged too)
+    self._written = self._size  # items written to the table
     self._batches: Iterator[ReplayBatch] | None = None  # made at 1st sample
     kind = "prioritized" if spec.prioritized else "uniform"
     self.description = (f"Replay server on localhost:{self.port} (Reverb, "
                         f"{kind}, {spec.capacity} transitions)")
 
   def insert(self, item: Any, priority: float | None = None) -> None:
-    """Stages one transition; staged ones go to Reverb `write_group` at a
-    time, or when `ready()` lets a batch be sampled. Never blocks (except
-    while the server confirms fewer than all but MAX_UNCONFIRMED items)."""
+    """Stages one transition (priority None: `max_priority`); staged ones
+    go to Reverb a group at a time, and all of them when `ready()` lets a
+    batch be sampled. Never waits for the learner (only, rarely, for the
+    server to confirm all but MAX_UNCONFIRMED written items)."""
     if priority is None:
       priority = self.max_priority
     self._staged.append((self._codec.encode(item)[codec_lib.COLUMN],
@@ -251,6 +263,7 @@ class ReverbReplay(_ReverbBackend):
   def _write_staged(self) -> None:
     for column, priority in self._staged:
       self._writer.write(column, priority)
+    self._written = min(self._written + len(self._staged), self._capacity)
     self._staged.clear()
 
   def ready(self) -> bool:
@@ -259,9 +272,22 @@ class ReverbReplay(_ReverbBackend):
     (host arithmetic, no call into Reverb)."""
     if not self._limiter.can_sample(self._batch_size, self._size):
       return False
-    if self._staged:  # the batch may need them (before min_size, say)
-      self._write_staged()
+    # With the table's looser limiter the written items serve the batch,
+    # except before min_size (or for a table saved with another rule).
+    staged = len(self._staged)
+    if self._table_serves(self._limiter.inserts - staged, self._written):
+      return True
+    if not staged or not self._table_serves(self._limiter.inserts, self._size):
+      return False  # a stricter restored table: its rule decides
+    self._write_staged()
     return True
+
+  def _table_serves(self, inserts: int, size: int) -> bool:
+    """Whether the table, with `inserts` and `size`, lets its sampler
+    deliver the learner one more batch (Reverb's rule, its parameters)."""
+    spi, min_diff, min_size = self._table_rule
+    return (size >= min_size and inserts * spi - self._limiter.samples -
+            self._batch_size >= min_diff)
 
   def flush(self) -> None:
     """Makes every inserted item visible to sampling (waits for the
@@ -353,8 +379,11 @@ class ReverbRolloutQueue(_ReverbBackend):
       raise RuntimeError("sample() on an empty rollout queue; check ready().")
     # Reverb's `client.sample` makes a sampler for this one item; it has
     # stopped once the item is returned.
-    sample = next(self._client.sample(self._table_name, 1,
-                                      emit_timesteps=False))
+    samples = self._client.sample(self._table_name, 1, emit_timesteps=False)
+    try:
+      sample = next(samples)
+    finally:
+      samples.close()
     self._queued -= 1
     return ReplayBatch(
         keys=np.array([sample.info.key], np.uint64),

@@ -62,7 +62,7 @@ class ReplayServer:
     self.checkpoint_dir = checkpoint_dir
     # Reverb loads the latest checkpoint in the folder, if any. Its tables
     # then replace the Table objects passed in, whose can_sample() no
-    # longer sees the server's state (see ReverbIterator.ready).
+    # longer sees the server's state (see ReverbReplay.ready).
     self.restored = bool(os.listdir(checkpoint_dir))
     checkpointer = reverb.checkpointers.DefaultCheckpointer(path=checkpoint_dir)
     self.tables = {table.name: table for table in tables}

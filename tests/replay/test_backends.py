@@ -243,6 +243,45 @@ def test_reverb_resumes_after_sampling_without_waiting(make, tmp_path):
   assert want - 3 <= taken + later <= want
 
 
+@requires_reverb
+def test_reverb_resumes_a_table_saved_with_the_learners_own_rule(make,
+                                                                 tmp_path):
+  """A table whose limiter is not looser than the learner's (as Relay's
+  earlier Reverb runs saved it): staged items are written whenever a batch
+  needs them, so every batch the rule allows is served, none waits."""
+  from replay import adders as adders_lib
+  from replay import codec as codec_lib
+  from replay import reverb_replay
+  from replay import server as server_lib
+  from replay import tables
+  spec = _spec(capacity=400, min_size=100, batch_size=256,
+               samples_per_insert=32.0)
+  codec = codec_lib.FlatCodec(_transition(0))
+  limiter = tables.sample_to_insert_ratio_limiter(
+      32.0, 100, spec.error_buffer, block_inserts=False)
+  with server_lib.ReplayServer([tables.uniform_table(
+      reverb_replay.TRANSITIONS_TABLE, 400, limiter, codec.signature())],
+                               checkpoint_dir=str(tmp_path)) as server:
+    sink = adders_lib.ReverbTransitionSink(
+        server.client, reverb_replay.TRANSITIONS_TABLE, codec)
+    for i in range(90):
+      sink(_transition(i), 1.0)
+    sink.flush()
+    sink.close()
+    server.checkpoint()
+  replay = make("reverb", spec, directory=tmp_path)
+  assert replay.restored and replay.size() == 90
+  steps = []
+  for i in range(210):
+    replay.insert(_transition(i % 50))
+    n = 0
+    while replay.ready():
+      replay.sample()
+      n += 1
+    steps.append(n)
+  assert steps == _reverb_rule_steps(300, 32.0, 256, 100, 400)[90:]
+
+
 # --- rollouts --------------------------------------------------------------
 def _assert_rollout(batch, i):
   assert batch.keys.shape == batch.probabilities.shape == (1,)

@@ -51,7 +51,8 @@ def _rows(batch):
 
 def test_adder_writes_nstep_items_that_sample_back():
   replay = _replay()
-  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=2, discount=0.5)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=2,
+                                      discount=0.5)
   _episode(adder, 3)
   assert replay.size() == 3
   assert replay.ready()
@@ -68,7 +69,8 @@ def test_adder_writes_nstep_items_that_sample_back():
 @pytest.mark.parametrize("add_chunk", [1, 4, 8])
 def test_staged_items_reach_the_device_in_order(add_chunk):
   replay = _replay(capacity=16, add_chunk=add_chunk)
-  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=1, discount=1.0)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=1,
+                                      discount=1.0)
   _episode(adder, 11)
   _episode(adder, 9, start=100.0)  # 20 items into 16 slots: 0..3 dropped
   assert replay.size() == 16
@@ -83,7 +85,8 @@ def test_staged_items_reach_the_device_in_order(add_chunk):
 
 def test_priority_updates_reach_the_right_items():
   replay = _replay(prioritized=True, alpha=1.0)
-  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=1, discount=1.0)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=1,
+                                      discount=1.0)
   _episode(adder, 3)
   batch = replay.sample()
   key_of = {float(o[0]): int(k) for o, k in
@@ -158,7 +161,8 @@ def test_rate_limiter_decides_exactly_as_reverbs():
 
 def test_checkpoint_restores_items_priorities_counts_and_rng(tmp_path):
   replay = _replay(tmp_path, capacity=50, prioritized=True, alpha=0.5, spi=2.0)
-  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=3, discount=0.9)
+  adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=3,
+                                      discount=0.9)
   for i in range(6):
     _episode(adder, 7, start=10.0 * i)
   batch = replay.sample()
