@@ -194,6 +194,9 @@ def main() -> None:
                  "--stop-at-return", str(TARGET),
                  "--compilation-cache-dir", "", "--no-progress",
                  "--no-tensorboard",
+                 # CleanRL evaluates nothing while training; Relay
+                 # evaluates once, after the target (not timed).
+                 "--eval-every", "0",
                  "--run-dir", os.path.join(run_root, f"{label}-seed{seed}")]
           detector = timing.relay_reached
           stop = False

@@ -105,7 +105,10 @@ def main() -> None:
                    "--stop-at-return", str(target),
                    "--num-steps", str(num_steps),
                    "--compilation-cache-dir", "", "--no-progress",
-                   "--no-tensorboard", "--run-dir", run_dir]
+                   "--no-tensorboard",
+                   # The peer evaluates nothing while training; Relay
+                   # evaluates once, after the target (not timed).
+                   "--eval-every", "0", "--run-dir", run_dir]
       peer_cmd = [args.peer_python, args.peer_script, "--lib", peer,
                   "--algo", "ppo", "--env", args.env, "--seed", str(seed),
                   "--total-timesteps", str(num_steps),

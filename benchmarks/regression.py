@@ -185,20 +185,15 @@ def anakin_run(which: str, tree: str, python: str, round_: int, work: str,
                 steps_to_target=_anakin_steps_to_target(run_dir))
   if summary is None:
     return result
+  # Both entry points count from the process start (/proc).
+  offset = 0.0
   if which == "old":
     result["compile_seconds"] = summary.get("compile_seconds")
     result["run_seconds"] = summary.get("run_seconds")
-    offset = 0.0  # counted from the process start (/proc)
   else:
     extra = summary.get("extra", {})
     result["compile_seconds"] = extra.get("compile_seconds")
     result["run_seconds"] = extra.get("run_seconds")
-    # The new entry point counts from its first line: recover that line's
-    # delay after Popen from when summary.json was written.
-    offset = (os.path.getmtime(summary_path) - summary["wall_seconds"]
-              - result["launch"])
-    if not 0.0 <= offset <= result["wall_seconds"]:
-      offset = None
   result["launch_offset_seconds"] = offset
   reported = summary.get("seconds_to_target")
   result["reported_seconds_to_target"] = reported

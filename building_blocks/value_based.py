@@ -91,7 +91,7 @@ class ValueBasedConfig:
   """Exploration rate at the first step."""
   epsilon_end: float = 0.01
   """Exploration rate after the decay."""
-  epsilon_decay_steps: int = 10_000
+  epsilon_decay_steps: int = 5_000
   """Environment steps over which epsilon decays linearly."""
   evaluation_epsilon: float = 0.0
   """Exploration rate of evaluation episodes."""

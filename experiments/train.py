@@ -14,9 +14,10 @@ so the Python API behaves the same in a notebook.
 """
 from __future__ import annotations
 
-import time
+from experiments import launch_time
 
-_LAUNCH = time.time()
+# Times "after launch" count from the process's start (imports included).
+_LAUNCH = launch_time.process_start_time()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
