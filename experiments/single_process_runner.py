@@ -38,7 +38,6 @@ from experiments import run_folder
 from experiments import run_logs
 from experiments import stopping
 from replay import backends
-from replay import dataset
 from replay import vector_adders
 
 RETURN_WINDOW = 10
@@ -87,24 +86,6 @@ def build_agent(config: Any, spec: Any) -> agent_lib.Agent:
     raise errors.IncompatibleEnvironmentError(f"{config.env}: {e}") from None
 
 
-def metric_names(agent: agent_lib.Agent, example_item: Any) -> list[str]:
-  """The names of the metrics `agent.update` returns (traced, not run), so
-  the logs have their columns from the first row on."""
-  key = jax.random.PRNGKey(0)
-  if agent.replay.kind == "transitions":
-    size = agent.replay.batch_size
-    data = jax.tree_util.tree_map(
-        lambda x: np.zeros((size,) + np.shape(x), np.asarray(x).dtype),
-        example_item)
-    batch = dataset.ReplayBatch(None, np.zeros(size, np.float32),
-                                np.zeros(size, np.int32), data)
-  else:
-    batch = example_item
-  state = jax.eval_shape(agent.init, key)
-  _, metrics, _ = jax.eval_shape(agent.update, state, batch, key)
-  return sorted(metrics)
-
-
 def _env_rng_state(env: gymnasium_adapter.GymnasiumEnvironment) -> Any:
   return env.gym_env.unwrapped.np_random.bit_generator.state
 
@@ -138,7 +119,6 @@ class _Run:
     replay_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 7)
     example = vector_adders.example_item(self.agent, spec, self.num_envs,
                                          self.rollout_length)
-    self.metric_names = metric_names(self.agent, example)
     self.replay = backends.make_replay(
         self.agent.replay, example, config.replay, checkpoint_dir=os.path.join(run_dir, "replay"),
         key=replay_key, port=config.replay_port)
@@ -153,10 +133,12 @@ class _Run:
     self.recent_returns: collections.deque[float] = collections.deque(
         maxlen=RETURN_WINDOW)
     self.best_mean = -np.inf
-    # Blank (None) until the first update: the CSV header has the columns
-    # from the first row on, and TensorBoard skips them.
-    self.last_metrics: dict[str, Any] = {name: None
-                                         for name in self.metric_names}
+    # The update's metrics, known from the first update on. Episode rows
+    # logged before it wait in `pending_rows` and are written then, with
+    # blank metrics, so the CSV header has every column from its first row
+    # (finding the names by tracing the update costs ~0.3 s at start-up).
+    self.last_metrics: dict[str, Any] | None = None
+    self.pending_rows: list[dict[str, Any]] = []
     self.checkpointer = checkpointing.Checkpointer(
         os.path.join(run_dir, "checkpoints"))
     if resuming:
@@ -178,6 +160,7 @@ class _Run:
 
   def checkpoint(self) -> None:
     """Saves learner, counters, RNGs and (optionally) the replay."""
+    self.flush_rows()  # every row up to the checkpoint is on disk
     step = self.counts["env_steps"]
     meta = {
         "counts": dict(self.counts),
@@ -191,6 +174,23 @@ class _Run:
       self.checkpointer.save(step, self.learner.save(), meta)
     if self.config.replay_checkpoint:
       self.replay.checkpoint()
+
+  def log_train(self, row: dict[str, Any]) -> None:
+    """Writes a training row with the latest update's metrics (held back
+    until the first update, see `pending_rows`)."""
+    if self.last_metrics is None:
+      self.pending_rows.append(row)
+      return
+    self.flush_rows()
+    self.logs.train({**row, **{k: float(v)
+                               for k, v in self.last_metrics.items()}})
+
+  def flush_rows(self) -> None:
+    """Writes the rows held back before the first update (blank metrics)."""
+    names = list(self.last_metrics or {})
+    for row in self.pending_rows:
+      self.logs.train({**row, **dict.fromkeys(names)})
+    self.pending_rows = []
 
   def evaluate(self, should_stop=None) -> float | None:
     """Mean return of eval_episodes episodes of the evaluation policy;
@@ -397,7 +397,7 @@ def _log_episode(run_: _Run, bar: Any, episode_return: float, length: int,
     run_.best_mean = max(run_.best_mean, mean)
   steps = counts["env_steps"]
   sps = (steps - first_step) / max(time.time() - loop_start, 1e-9)
-  run_.logs.train({
+  run_.log_train({
       "seed": run_.config.seed,
       "env_steps": steps,
       "episodes": counts["episodes"],
@@ -407,8 +407,6 @@ def _log_episode(run_: _Run, bar: Any, episode_return: float, length: int,
       "mean_return_10": mean,
       "steps_per_second": sps,
       "wall_time": time.time() - start_time,
-      **{k: None if v is None else float(v)
-         for k, v in run_.last_metrics.items()},
   })
   bar.update(steps - bar.n)
   bar.set_postfix(ret=f"{episode_return:.0f}", mean10=f"{mean:.1f}",
