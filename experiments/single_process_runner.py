@@ -38,6 +38,7 @@ from experiments import run_folder
 from experiments import run_logs
 from experiments import stopping
 from replay import backends
+from replay import dataset
 from replay import vector_adders
 
 RETURN_WINDOW = 10
@@ -84,6 +85,22 @@ def build_agent(config: Any, spec: Any) -> agent_lib.Agent:
     return entry.make_agent(config.agent_config(), spec, run)
   except errors.IncompatibleEnvironmentError as e:
     raise errors.IncompatibleEnvironmentError(f"{config.env}: {e}") from None
+
+
+def example_batch(agent: agent_lib.Agent, example_item: Any) -> Any:
+  """A batch shaped like what replay's `sample()` returns for this agent:
+  `batch_size` transitions with their probabilities and table size, or one
+  rollout."""
+  if agent.replay.kind == "rollouts":
+    return dataset.ReplayBatch(np.zeros(1, np.uint64), np.ones(1, np.float32),
+                               np.ones(1, np.int32), example_item)
+  size = agent.replay.batch_size
+  data = jax.tree_util.tree_map(
+      lambda x: np.zeros((size,) + np.shape(x), np.asarray(x).dtype),
+      example_item)
+  return dataset.ReplayBatch(np.zeros(size, np.uint64),
+                             np.full(size, 1.0 / size, np.float32),
+                             np.full(size, size, np.int32), data)
 
 
 def _env_rng_state(env: gymnasium_adapter.GymnasiumEnvironment) -> Any:
@@ -143,6 +160,8 @@ class _Run:
         os.path.join(run_dir, "checkpoints"))
     if resuming:
       self._restore()
+    # The update compiles while the actor starts acting.
+    self.learner.warm_up(example_batch(self.agent, example))
     self.logs = run_logs.RunLogs(
         run_dir, config.tensorboard,
         resume_from_step=self.counts["env_steps"] if resuming else None)
