@@ -50,7 +50,7 @@ class Learner:
               _copy(agent_state.params))
 
     self._replay = replay
-    self._synchronous = agent.replay.kind == "rollouts"
+    self._on_policy = agent.replay.kind == "rollouts"
     self._step = jax.jit(step, donate_argnums=0)
     # Initialisation runs once: compiled as one program (op by op it would
     # compile every small op separately, about a second on CPU), without
@@ -68,9 +68,8 @@ class Learner:
     compiles without holding Python's lock. The first `step` waits for it.
     A batch of other shapes only costs a second compilation."""
     def run():
-      data = (example_batch.data if self._synchronous
-              else example_batch._replace(keys=None))
-      jax.block_until_ready(self._step(_copy(self._state), data))
+      jax.block_until_ready(self._step(_copy(self._state),
+                                       self._update_input(example_batch)))
 
     self._warm_up = threading.Thread(target=run, daemon=True,
                                      name="learner-compile")
@@ -84,15 +83,19 @@ class Learner:
     batch = self._replay.sample()
     self._complete_previous_step()
     keys = batch.keys
-    # The contract: transitions arrive as the sampled batch (with its
-    # probabilities, for importance weights), a rollout as itself.
-    data = batch.data if self._synchronous else batch._replace(keys=None)
-    self._state, metrics, priorities, params = self._step(self._state, data)
+    self._state, metrics, priorities, params = self._step(
+        self._state, self._update_input(batch))
     self._pending = (keys, priorities, params)
     self.num_steps += 1
-    if self._synchronous:
+    if self._on_policy:
       self._complete_previous_step()
     return metrics
+
+  def _update_input(self, batch: Any) -> Any:
+    """What `agent.update` takes, by the contract: transitions as the
+    sampled batch (its probabilities feed importance weights; its host
+    keys stay behind), a rollout as itself."""
+    return batch.data if self._on_policy else batch._replace(keys=None)
 
   def _complete_previous_step(self) -> None:
     """Waits for the last dispatched update, then publishes its parameters

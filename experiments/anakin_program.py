@@ -39,10 +39,10 @@ import numpy as np
 import agents
 from building_blocks import agent as agent_lib
 from building_blocks import errors
-from building_blocks import types
 from envs import jax_envs
 from replay import device_buffer
 from replay import nstep
+from replay import vector_adders
 
 RETURN_WINDOW = 10  # episodes in the "10-episode mean return"
 
@@ -238,16 +238,6 @@ def make_device_buffer(replay: agent_lib.ReplaySpec, plan: Plan
       priority_exponent=replay.priority_exponent)
 
 
-def _example_transition(env: jax_envs.JaxEnvironment) -> Any:
-  spec = env.environment_spec()
-  obs = jnp.zeros(spec.observations.shape, spec.observations.dtype)
-  return types.Transition(
-      observation=obs,
-      action=jnp.zeros(spec.actions.shape, spec.actions.dtype),
-      reward=jnp.zeros((), jnp.float32), discount=jnp.zeros((), jnp.float32),
-      next_observation=obs)
-
-
 def _make_program(config: Any, env: jax_envs.JaxEnvironment, plan: Plan):
   """Returns (init(key, overrides), chunk(state, overrides)) for one seed."""
 
@@ -297,7 +287,9 @@ def _make_program(config: Any, env: jax_envs.JaxEnvironment, plan: Plan):
       episodes = push_episodes(episodes, ts.terminated | ts.truncated,
                                ts.episode_return)
       env_steps = env_steps + warmup * plan.num_envs
-      replay = ReplayState(buffer.init(_example_transition(env)), carry)
+      example = vector_adders.example_item(
+          agent, env.environment_spec(), plan.num_envs, plan.rollout_length)
+      replay = ReplayState(buffer.init(example), carry)
     return RunnerState(agent_state, replay, env_state, observation, key,
                        episodes, env_steps)
 

@@ -47,9 +47,9 @@ ENV_SEED_STRIDE = 10_007
 
 
 def check(config: Any) -> None:
-  """Everything that can be refused before a folder is written: the config,
-  the replay choice, the environment id and the agent/environment pair."""
-  config.validate()
+  """What can still be refused before a folder is written, once the config
+  is validated and its replay resolved: the environment id, the
+  agent/environment pair and the replay port."""
   if config.resume:
     return
   env = gymnasium_adapter.make_environment(config.env)
