@@ -17,9 +17,9 @@ import agents
 from building_blocks import config_checks
 from building_blocks import errors
 
-RUNNERS = ("single", "anakin")
+RUNNERS = ("single", "anakin", "distributed")
 REPLAY_BACKENDS = ("auto", "reverb", "device")
-DEFAULT_NUM_STEPS = {"single": 50_000, "anakin": 500_000}
+DEFAULT_NUM_STEPS = {"single": 50_000, "anakin": 500_000, "distributed": 50_000}
 
 
 @dataclasses.dataclass
@@ -35,8 +35,8 @@ class RunSettings:
   """Agent name (see the list above)."""
   env: str = "CartPole-v1"
   """Environment id: any gymnasium id (runner single) or a JAX-native one (runner anakin)."""
-  runner: Literal["single", "anakin"] = "single"
-  """single: one process, gymnasium environments, replay in Reverb or device memory; anakin: all on the accelerator, JAX-native environments, many seeds in one program."""
+  runner: Literal["single", "anakin", "distributed"] = "single"
+  """single: one process, gymnasium environments, replay in Reverb or device memory; anakin: all on the accelerator, JAX-native environments, many seeds in one program; distributed: replay server, learner, actors and evaluator as Ray processes."""
   seed: int = 0
   """Seeds the environments, the network initialisation and the actor (anakin: seed i of the batch uses fold_in(PRNGKey(seed), i))."""
   num_seeds: int = 1
@@ -67,6 +67,16 @@ class RunSettings:
   """Save the replay contents with each checkpoint, so resume refills it."""
   num_devices: Optional[int] = None
   """Local devices to shard the seeds across (runner anakin; default: all); num_seeds must be a multiple."""
+  num_actors: int = 2
+  """Actor processes, each stepping --num-envs environments (runner distributed)."""
+  ray_address: Optional[str] = None
+  """Join the Ray cluster at this address, host:port (runner distributed); default: start a local Ray on loopback only."""
+  publish_every: int = 1
+  """Learner updates between parameter versions sent to actors (one ray.put each; runner distributed)."""
+  max_restarts: int = 3
+  """Times each process of a distributed run is restarted after a crash before the run stops with its error."""
+  listen_beyond_loopback: bool = False
+  """Runner distributed with --ray-address on other machines: allow the Reverb server to listen on every interface (other machines then reach its port)."""
   compilation_cache_dir: str = "~/.cache/relay/jax"
   """JAX persistent compilation cache, set by the command line: later runs skip XLA compilation ("" disables)."""
   tensorboard: bool = True
@@ -122,11 +132,16 @@ class RunSettings:
     if not 0 <= self.replay_port <= 65535:
       raise errors.ConfigError(
           f"replay_port must be in 0..65535, got {self.replay_port}.")
-    if self.runner == "single" and self.num_seeds != 1:
+    if self.runner != "anakin" and self.num_seeds != 1:
       raise errors.ConfigError(
           f"--num-seeds {self.num_seeds} needs --runner anakin (it trains "
-          "seeds in parallel); the single-process runner trains one seed: "
+          f"seeds in parallel); the {self.runner} runner trains one seed: "
           "start one run per seed.")
+    if self.runner == "distributed":
+      config_checks.require_positive_ints(self, ("num_actors", "publish_every"))
+      if self.max_restarts < 0:
+        raise errors.ConfigError(
+            f"max_restarts must be >= 0, got {self.max_restarts}.")
     if self.runner == "anakin" and self.resume:
       raise errors.ConfigError(
           "--resume works with --runner single; an all-on-accelerator run "

@@ -37,7 +37,7 @@ def _pre_parse(argv: Sequence[str], read_resumed: bool = True
   (for --resume, from the run folder's config.json when `read_resumed`)."""
   pre = argparse.ArgumentParser(add_help=False)
   for flag in ("--agent", "--env", "--runner", "--replay", "--resume",
-               "--replay-port"):
+               "--replay-port", "--ray-address"):
     pre.add_argument(flag)
   pre.add_argument("-h", "--help", action="store_true")
   known, _ = pre.parse_known_args(argv)
@@ -75,6 +75,11 @@ def isolate_if_needed(argv: Sequence[str]) -> str | None:
   threads (see network_isolation), i.e. before the imports below."""
   known = _pre_parse(argv)
   if _uses_reverb(known) and not _wants_open_port(known):
+    return network_isolation.isolate_network()
+  if (known.runner == "distributed" and not known.ray_address
+      and not known.help):
+    # A local Ray binds some ports on every interface (and a Reverb replay
+    # server its own): the whole run lives in a loopback-only namespace.
     return network_isolation.isolate_network()
   return None
 
@@ -152,6 +157,15 @@ def set_process_state(config: Any) -> None:
 
 
 def _print_summary(summary: Any) -> None:
+  if summary.runner == "distributed":
+    final = summary.final_eval_return[0]
+    print(f"{'Interrupted' if summary.interrupted else 'Done'}: "
+          f"{summary.env_steps} steps by {summary.extra['num_actors']} actors, "
+          f"{summary.extra['learner_steps']} learner steps, in "
+          f"{summary.wall_seconds:.1f} s; final evaluation return "
+          f"{'n/a' if final is None else f'{final:.1f}'}; restarts "
+          f"{summary.extra['restarts'] or 'none'}; run folder {summary.run_dir}.")
+    return
   if summary.runner == "anakin":
     print(summary.extra["table"])
     target = ""
@@ -192,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_process_state(config)
     if config.runner == "anakin":
       from experiments import anakin_runner as runner
+    elif config.runner == "distributed":
+      from experiments import distributed_runner as runner
     else:
       from experiments import single_process_runner as runner
     summary = runner.run(config, start_time=_LAUNCH)

@@ -1,0 +1,104 @@
+"""Starting or joining Ray for a distributed run, and leaving nothing behind.
+
+Local (no address): `ray.init` starts a Ray instance for this run only,
+with its node address on loopback and no dashboard; `stop()` shuts it down
+(every process of the run ends with it). Ray 2.60 still binds some of its
+ports on every interface, so the command line moves a local distributed run
+into a loopback-only network namespace first (experiments/train.py), as it
+does for a single-process Reverb run: then nothing of the run can be
+reached from outside the machine.
+
+Cluster (`--ray-address host:port`): joins it after checking, within a few
+seconds, that something answers at that address (Ray itself would retry
+for minutes). `stop()` then only disconnects; the launcher kills the
+processes it started.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Any
+
+from building_blocks import errors
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def _import_ray() -> Any:
+  try:
+    import ray  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    from building_blocks import optional_deps  # pylint: disable=g-import-not-at-top
+    raise optional_deps.MissingDependencyError(
+        "--runner distributed needs Ray, which is not installed in this "
+        "environment. Install the distributed extra: pip install -e "
+        "'.[distributed]' (with your profile's constraints file)."
+    ) from None
+  return ray
+
+
+def split_address(address: str) -> tuple[str, int]:
+  """"host:port" -> (host, port); raises ConfigError when malformed."""
+  host, sep, port = address.rpartition(":")
+  if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    raise errors.ConfigError(
+        f"--ray-address must be host:port (the head node's GCS address, "
+        f"e.g. 10.0.0.5:6379), got {address!r}.")
+  return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+  try:
+    return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+  except (OSError, ValueError):
+    return False
+
+
+def check_reachable(address: str,
+                    timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+  """Raises ConfigError unless a TCP connection to `address` opens within
+  `timeout` seconds."""
+  host, port = split_address(address)
+  try:
+    with socket.create_connection((host, port), timeout=timeout):
+      pass
+  except OSError as e:
+    raise errors.ConfigError(
+        f"Cannot reach a Ray cluster at --ray-address {address} ({e}; gave "
+        f"up after {timeout:.0f} s). Start one with `ray start --head` on "
+        "that machine, check the address and port, or drop --ray-address to "
+        "start a local Ray.") from None
+
+
+class RayCluster:
+  """The Ray this run uses; `stop()` undoes `start()`."""
+
+  def __init__(self, address: str | None, num_cpus: int | None = None):
+    self.address = address
+    self.num_cpus = num_cpus
+    self.started_locally = False
+    self.ray = _import_ray()
+
+  def start(self) -> "RayCluster":
+    ray = self.ray
+    if ray.is_initialized():
+      return self  # a notebook's own Ray: used as it is, left running
+    if self.address:
+      check_reachable(self.address)
+      ray.init(address=self.address, log_to_driver=False,
+               configure_logging=False)
+    else:
+      ray.init(num_cpus=self.num_cpus or os.cpu_count(),
+               include_dashboard=False, _node_ip_address="127.0.0.1",
+               log_to_driver=False, configure_logging=False)
+      self.started_locally = True
+    return self
+
+  def cpus(self) -> float:
+    return float(self.ray.cluster_resources().get("CPU", 0.0))
+
+  def stop(self) -> None:
+    if self.started_locally and self.ray.is_initialized():
+      self.ray.shutdown()
+      self.started_locally = False

@@ -1,0 +1,122 @@
+"""The `ReplayBackend` protocol over a replay server in another process, so
+that building_blocks' Learner and the adders run unchanged in a distributed
+run.
+
+`LearnerReplay` (the learner's side) keeps one sample call in flight, so
+the next batch travels while the current update runs; `sample()` waits for
+a batch the limiter allows and raises `Stopped` when the run ends first.
+Priority updates go out without waiting. `ActorReplay` (an actor's side)
+collects what the adder inserts and sends it in one call per
+`items_per_call` items (a Ray call costs about a millisecond: one per
+transition would cost more than the environment step);
+`wait_until_insert_allowed()` holds the actor while the server says it is
+too far ahead of the learner.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import ray
+
+POLL_SECONDS = 0.002
+
+
+class Stopped(Exception):
+  """The run ended while a process was waiting for replay."""
+
+
+class LearnerReplay:
+  """What the learner samples from: a server handle behind the protocol."""
+
+  def __init__(self, server: Any, should_stop: Callable[[], bool]):
+    self._server = server
+    self._should_stop = should_stop
+    self._in_flight: Any = None
+    self.last_version = -1
+    self.restored = False
+    self.description = "replay server (Ray actor)"
+    self.max_priority = 1.0
+    self.wait_seconds = 0.0
+
+  def ready(self) -> bool:
+    return True  # sample() waits
+
+  def sample(self) -> Any:
+    start = time.perf_counter()
+    while True:
+      if self._in_flight is None:
+        self._in_flight = self._server.sample.remote()
+      result = ray.get(self._in_flight)
+      self._in_flight = None
+      if result is not None:
+        break
+      if self._should_stop():
+        raise Stopped()
+      time.sleep(POLL_SECONDS)
+    batch, self.last_version = result
+    self._in_flight = self._server.sample.remote()  # the next one travels now
+    self.wait_seconds += time.perf_counter() - start
+    return batch
+
+  def update_priorities(self, keys: Any, priorities: Any) -> None:
+    self._server.update_priorities.remote(keys, priorities)
+
+  def insert(self, item: Any, priority: float | None = None) -> None:
+    raise NotImplementedError("the learner does not insert")
+
+  def checkpoint(self) -> None:
+    ray.get(self._server.checkpoint.remote())
+
+  def size(self) -> int:
+    return ray.get(self._server.stats.remote())["size"]
+
+  def flush(self) -> None:
+    pass
+
+  def close(self) -> None:
+    self._in_flight = None
+
+
+class ActorReplay:
+  """What an actor's adder inserts into: items batched per `flush()`."""
+
+  def __init__(self, server: Any, items_per_call: int):
+    self._server = server
+    self._items_per_call = items_per_call
+    self._items: list[Any] = []
+    self._last_insert: Any = None
+    self.params_version = -1
+    self.inserted = 0
+
+  def insert(self, item: Any, priority: float | None = None) -> None:
+    del priority  # the server gives new items its max priority
+    self._items.append(item)
+
+  def flush(self, force: bool = False) -> None:
+    """Sends the collected items in one call (not waited for) once there
+    are `items_per_call` of them, or any with `force`."""
+    if not self._items or (len(self._items) < self._items_per_call
+                           and not force):
+      return
+    self._last_insert = self._server.insert.remote(self._items,
+                                                   self.params_version)
+    self.inserted += len(self._items)
+    self._items = []
+
+  def wait_until_insert_allowed(self, should_stop: Callable[[], bool]
+                                ) -> float:
+    """Waits while the server says inserts run too far ahead; returns the
+    seconds waited."""
+    if self._last_insert is None:
+      return 0.0
+    start = time.perf_counter()
+    allowed = ray.get(self._last_insert)
+    self._last_insert = None
+    while not allowed and not should_stop():
+      time.sleep(POLL_SECONDS * 5)
+      allowed = ray.get(self._server.may_insert.remote())
+    return time.perf_counter() - start
+
+  def reset(self) -> None:
+    self._items = []
