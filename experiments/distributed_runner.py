@@ -23,6 +23,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
 import time
 import traceback
@@ -98,8 +99,11 @@ class _Processes:
     config_json = config.to_json()
     self.config_json = config_json
     restarts = config.max_restarts
-    remote = lambda cls, env, **kw: ray.remote(cls).options(  # pylint: disable=unnecessary-lambda-assignment
-        num_cpus=0, runtime_env={"env_vars": env}, **kw)
+    def remote(cls: type, env: dict[str, str], num_cpus: int = 0,
+               **kw: Any) -> Any:
+      return ray.remote(cls).options(num_cpus=num_cpus,
+                                     runtime_env={"env_vars": env}, **kw)
+
     self.coordinator = ray.remote(coordinator_lib.Coordinator).options(
         num_cpus=0).remote(_budget(config), config.runner_setting("num_envs"))
     self.server = remote(replay_server.ReplayServer, CPU_ENV,
@@ -107,11 +111,14 @@ class _Processes:
         agent.replay, example, config.replay,
         os.path.join(run_dir, "replay") if config.replay_checkpoint else None,
         config.seed, config.num_actors)
+    # The learner and each actor hold one (logical) CPU, and actors spread
+    # over the cluster's nodes; the rest are light and take none.
     self.learner = remote(workers.LearnerWorker, LEARNER_ENV,
-                          max_restarts=restarts).remote(
+                          max_restarts=restarts, num_cpus=1).remote(
         config_json, self.coordinator, self.server, run_dir,
         config.publish_every)
-    self.actor_cls = remote(workers.ActorWorker, CPU_ENV, max_restarts=0)
+    self.actor_cls = remote(workers.ActorWorker, CPU_ENV, max_restarts=0,
+                            num_cpus=1, scheduling_strategy="SPREAD")
     self.actors = {i: self.actor_cls.remote(config_json, i, self.coordinator,
                                             self.server)
                    for i in range(config.num_actors)}
@@ -168,7 +175,11 @@ def run(config: Any, start_time: float | None = None
         "new run.")
   config.validate()
   config = single_process_runner.resolve_replay(config)
-  cluster = ray_cluster.RayCluster(config.ray_address)  # Ray installed?
+  # Locally, at least one logical CPU per actor and one for the learner
+  # (they may share the physical cores: check() warns).
+  cluster = ray_cluster.RayCluster(  # raises if Ray is not installed
+      config.ray_address,
+      num_cpus=max(os.cpu_count() or 1, config.num_actors + 1))
   if config.ray_address:
     ray_cluster.check_reachable(config.ray_address)
   for warning in check(config):
@@ -228,6 +239,8 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
   def collect_eval(call: Any) -> None:
     nonlocal last_eval, last_eval_step
     result = ray.get(call)
+    if not result:
+      return  # the parameters were lost with a dead learner
     result["wall_time"] = time.time() - start_time
     logs.evaluation(result)
     last_eval, last_eval_step = result["eval_mean_return"], result["env_steps"]
@@ -296,7 +309,7 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
         if (next_eval is not None and steps >= next_eval and eval_call is None
             and not snapshot["finished"]):
           next_eval = (steps // config.eval_every + 1) * config.eval_every
-          version, ref = ray.get(coordinator.latest_params.remote())
+          _, _, ref = ray.get(coordinator.latest_params.remote())
           eval_call = processes.evaluator.evaluate.remote(ref, steps)
         if stop() and not interrupted:
           interrupted = True
@@ -321,7 +334,7 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
       if last_eval_step == steps:
         final_eval = last_eval
       else:
-        _, ref = ray.get(coordinator.latest_params.remote())
+        _, _, ref = ray.get(coordinator.latest_params.remote())
         collect_eval(processes.evaluator.evaluate.remote(ref, steps))
         final_eval = last_eval
     plot_path = plotting.plot_learning_curve(
@@ -373,7 +386,9 @@ def _progress_text(snapshot: dict[str, Any], recent: Any,
 
 
 def _error_text(error: BaseException) -> str:
+  """The error's text (a RayTaskError's holds the remote traceback),
+  without the terminal colour codes Ray adds."""
   text = str(error)
   if not text.strip():
     text = "".join(traceback.format_exception(error))
-  return text
+  return re.sub(r"\x1b\[[0-9;]*m", "", text)

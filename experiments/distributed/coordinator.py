@@ -30,7 +30,10 @@ class Coordinator:
     self.episodes = start_episodes
     self.learner_steps = start_learner_steps
     self.stop_requested = False
+    # Parameter versions are numbered by publication, so that a restarted
+    # learner's (from an older checkpoint) still count as newer.
     self.params_version = -1
+    self.params_learner_step = -1       # the learner step of that version
     self.params_ref: list[Any] = []     # [ObjectRef]: a list keeps Ray from resolving it
     self.metrics: dict[str, float] = {}
     self.learner_stats: dict[str, float] = {}
@@ -55,7 +58,7 @@ class Coordinator:
         its previous grant, or less when it stopped early).
       episodes: (step offset within those steps, return, length) of each
         episode that ended in them.
-      params_version: the parameter version it acted with.
+      params_version: the learner step of the parameters it acted with.
       want: steps it asks for next (a multiple of num_envs).
       stats: its own throughput figures, shown in the progress display.
 
@@ -77,8 +80,8 @@ class Coordinator:
         0, self.outstanding.get(actor_id, 0) - steps_done)
     if stats:
       self.actor_stats[actor_id] = dict(stats)
-    if params_version >= 0 and self.params_version >= 0:
-      self.param_lags.append(self.params_version - params_version)
+    if params_version >= 0 and self.params_learner_step >= 0:
+      self.param_lags.append(self.params_learner_step - params_version)
     if self.stop_requested:
       return 0, self.env_steps
     remaining = self.num_steps - self.granted
@@ -97,15 +100,18 @@ class Coordinator:
     return lost
 
   # --- learner ---------------------------------------------------------
-  def publish(self, version: int, params_ref: list[Any]) -> None:
-    """The learner's newest parameters ([ObjectRef] from one ray.put)."""
-    if version >= self.params_version:
-      self.params_version = version
-      self.params_ref = params_ref
+  def publish(self, learner_step: int, params_ref: list[Any]) -> int:
+    """The learner's newest parameters ([ObjectRef] from one ray.put) after
+    `learner_step` updates; returns their version number."""
+    self.params_version += 1
+    self.params_learner_step = learner_step
+    self.params_ref = params_ref
+    return self.params_version
 
-  def latest_params(self) -> tuple[int, list[Any]]:
-    """(version, [ObjectRef]); version -1 before the first publication."""
-    return self.params_version, self.params_ref
+  def latest_params(self) -> tuple[int, int, list[Any]]:
+    """(version, learner step, [ObjectRef]); version -1 before the first
+    publication."""
+    return self.params_version, self.params_learner_step, self.params_ref
 
   def learner_report(self, learner_steps: int, metrics: dict[str, float],
                      stats: dict[str, float]) -> tuple[int, bool]:

@@ -20,10 +20,27 @@ from typing import Any, Callable
 import ray
 
 POLL_SECONDS = 0.002
+# How long a caller waits for a replay server that is restarting (Ray
+# restarts it; its constructor restores the last replay checkpoint).
+SERVER_RESTART_SECONDS = 120.0
 
 
 class Stopped(Exception):
   """The run ended while a process was waiting for replay."""
+
+
+def call_server(make_call: Callable[[], Any]) -> Any:
+  """`ray.get(make_call())`, made again while the server is down or
+  restarting (an actor died mid-call), for up to SERVER_RESTART_SECONDS."""
+  deadline = time.monotonic() + SERVER_RESTART_SECONDS
+  while True:
+    try:
+      return ray.get(make_call())
+    except (ray.exceptions.ActorUnavailableError,
+            ray.exceptions.ActorDiedError):
+      if time.monotonic() > deadline:
+        raise
+      time.sleep(0.2)
 
 
 class LearnerReplay:
@@ -45,10 +62,11 @@ class LearnerReplay:
   def sample(self) -> Any:
     start = time.perf_counter()
     while True:
-      if self._in_flight is None:
-        self._in_flight = self._server.sample.remote()
-      result = ray.get(self._in_flight)
+      prefetched = [self._in_flight] if self._in_flight is not None else []
       self._in_flight = None
+      # The prefetched call first; a new one if the server died meanwhile.
+      result = call_server(lambda: prefetched.pop() if prefetched
+                           else self._server.sample.remote())
       if result is not None:
         break
       if self._should_stop():
@@ -66,10 +84,10 @@ class LearnerReplay:
     raise NotImplementedError("the learner does not insert")
 
   def checkpoint(self) -> None:
-    ray.get(self._server.checkpoint.remote())
+    call_server(self._server.checkpoint.remote)
 
   def size(self) -> int:
-    return ray.get(self._server.stats.remote())["size"]
+    return call_server(self._server.stats.remote)["size"]
 
   def flush(self) -> None:
     pass
@@ -111,11 +129,15 @@ class ActorReplay:
     if self._last_insert is None:
       return 0.0
     start = time.perf_counter()
-    allowed = ray.get(self._last_insert)
-    self._last_insert = None
+    last, self._last_insert = self._last_insert, None
+    try:
+      allowed = ray.get(last)
+    except (ray.exceptions.ActorUnavailableError,
+            ray.exceptions.ActorDiedError):
+      allowed = False  # the server restarts: ask again below
     while not allowed and not should_stop():
       time.sleep(POLL_SECONDS * 5)
-      allowed = ray.get(self._server.may_insert.remote())
+      allowed = call_server(self._server.may_insert.remote)
     return time.perf_counter() - start
 
   def reset(self) -> None:

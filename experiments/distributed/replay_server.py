@@ -105,7 +105,9 @@ class ReplayServer:
 
   def checkpoint(self) -> int:
     """Writes the contents (Reverb's own checkpoint, or the device
-    buffer's file); returns the number of items."""
+    buffer's file); returns the number of items written. Rollouts waiting
+    beyond the backend's fixed-size queue are not written: a restored
+    on-policy run drops them, as stale data."""
     self._replay.checkpoint()
     return self._replay.size()
 

@@ -48,9 +48,13 @@ def _load(config_json: str) -> tuple[Any, Any, Any]:
   return config, spec, single_process_runner.build_agent(config, spec)
 
 
-def fetch_params(params_ref: list[Any]) -> Any:
-  """The parameters behind a coordinator's [ObjectRef]."""
-  return ray.get(params_ref[0])
+def fetch_params(params_ref: list[Any]) -> Any | None:
+  """The parameters behind a coordinator's [ObjectRef]; None when they
+  were lost (the learner that made them died)."""
+  try:
+    return ray.get(params_ref[0])
+  except ray.exceptions.ObjectLostError:
+    return None
 
 
 class ActorWorker:
@@ -82,6 +86,7 @@ class ActorWorker:
         self._replay.insert)
     self._params: Any = None
     self._version = -1
+    self._learner_step = -1
     self._version_call: Any = None
     self._params_fetch: tuple[int, Any] | None = None
     self._last_poll = 0.0
@@ -109,19 +114,23 @@ class ActorWorker:
     if self._version_call is not None:
       done, _ = ray.wait([self._version_call], timeout=None if block else 0)
       if done:
-        version, ref = ray.get(self._version_call)
+        version, learner_step, ref = ray.get(self._version_call)
         self._version_call = None
         if version > self._version and ref and (
             self._params_fetch is None or version > self._params_fetch[0]):
-          self._params_fetch = (version, ref[0])
+          self._params_fetch = (version, learner_step, ref[0])
     if self._params_fetch is not None:
-      version, ref = self._params_fetch
+      version, learner_step, ref = self._params_fetch
       done, _ = ray.wait([ref], timeout=None if block else 0)
       if done:
-        # As device arrays once, not converted from numpy at every step.
-        self._params = jax.device_put(ray.get(ref))
-        self._version = version
         self._params_fetch = None
+        try:
+          # As device arrays once, not converted from numpy at every step.
+          self._params = jax.device_put(ray.get(ref))
+        except ray.exceptions.ObjectLostError:
+          return  # its learner died; the restarted one publishes anew
+        self._version = version
+        self._learner_step = learner_step
 
   def run(self) -> dict[str, float]:
     """Acts until the budget is spent or the run stops; returns totals."""
@@ -132,7 +141,7 @@ class ActorWorker:
         time.sleep(0.05)
     want = max(1, STEPS_PER_GRANT // self._num_envs) * self._num_envs
     grant, global_steps = ray.get(coordinator.report_and_reserve.remote(
-        self._id, 0, [], self._version, want))
+        self._id, 0, [], self._learner_step, want))
     timesteps = [env.reset() for env in self._envs]
     self._adder.start(timesteps)
     observations = np.stack([t.observation for t in timesteps])
@@ -153,7 +162,7 @@ class ActorWorker:
         restarts = [env.reset() if t.last() else None
                     for env, t in zip(self._envs, timesteps)]
         t2 = time.perf_counter()
-        self._replay.params_version = self._version
+        self._replay.params_version = self._learner_step
         self._adder.add(actions, extras, timesteps, restarts)
         self._replay.flush()
         done_steps += self._num_envs
@@ -173,9 +182,10 @@ class ActorWorker:
       totals["env_steps"] += done_steps
       elapsed = time.perf_counter() - start
       stats = dict(totals, steps_per_second=totals["env_steps"] / max(
-          elapsed, 1e-9), params_version=self._version)
+          elapsed, 1e-9), params_learner_step=self._learner_step, pid=os.getpid(),
+                   node=ray.get_runtime_context().get_node_id())
       grant, global_steps = ray.get(coordinator.report_and_reserve.remote(
-          self._id, done_steps, episodes, self._version, want, stats))
+          self._id, done_steps, episodes, self._learner_step, want, stats))
     return totals
 
   def close(self) -> None:
@@ -312,7 +322,11 @@ class EvaluatorWorker:
 
   def evaluate(self, params_ref: list[Any], env_steps: int
                ) -> dict[str, float]:
+    """The evaluation row at `env_steps`; {} when the parameters were lost
+    (their learner died: the launcher asks again later)."""
     params = fetch_params(params_ref)
+    if params is None:
+      return {}
     returns = []
     for _ in range(self._episodes):
       timestep = self._env.reset()

@@ -1,0 +1,264 @@
+"""The distributed runner for real: the command line starts Ray, a replay
+server, a learner, actors and an evaluator as processes; these tests check
+what a user sees (learning, the step budget, the run folder, exit codes)
+and what must not happen (processes or ports left behind, a crash that
+loses the run). Each run is a subprocess, as a user runs it (with Ray in
+its loopback-only namespace)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import HAS_REVERB
+from tests.conftest import ROOT
+
+ray = pytest.importorskip("ray", reason="needs the distributed extra (Ray)")
+
+# The replay the install has: a Reverb server with Reverb, else the device
+# buffer (inside a Ray actor either way).
+REPLAY = "reverb" if HAS_REVERB else "device"
+RAY_PROCESS_MARKERS = ("ray::", "raylet", "gcs_server", "ray/dashboard",
+                       "ray/_private")
+
+
+def _ray_pids() -> set[int]:
+  """PIDs of Ray processes on this machine (workers, raylet, GCS, ...)."""
+  pids = set()
+  for name in os.listdir("/proc"):
+    if not name.isdigit():
+      continue
+    try:
+      with open(f"/proc/{name}/cmdline", "rb") as f:
+        cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+      continue
+    if any(marker in cmdline for marker in RAY_PROCESS_MARKERS):
+      pids.add(int(name))
+  return pids
+
+
+def _pids_of(title: str) -> list[int]:
+  """PIDs whose command line starts with `title` (Ray sets a worker's to
+  ray::Class.method)."""
+  found = []
+  for pid in _ray_pids():
+    try:
+      with open(f"/proc/{pid}/cmdline", "rb") as f:
+        if f.read().startswith(title.encode()):
+          found.append(pid)
+    except OSError:
+      pass
+  return found
+
+
+def _listening_sockets() -> set[tuple[str, str]]:
+  """(local address, port) of every listening TCP socket this machine's
+  network namespace shows (from /proc/net/tcp and tcp6)."""
+  found = set()
+  for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+      with open(path) as f:
+        lines = f.readlines()[1:]
+    except OSError:
+      continue
+    for line in lines:
+      fields = line.split()
+      if fields[3] == "0A":  # TCP_LISTEN
+        address, port = fields[1].rsplit(":", 1)
+        found.add((address, port))
+  return found
+
+
+def _train(run_dir, *args, env=None):
+  return subprocess.Popen(
+      [sys.executable, "-m", "experiments.train", "--runner", "distributed",
+       "--no-progress", "--no-tensorboard", "--run-dir", str(run_dir),
+       "--replay", REPLAY, *args],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def _finish(proc, timeout):
+  try:
+    return proc.communicate(timeout=timeout)
+  finally:
+    if proc.poll() is None:
+      os.killpg(proc.pid, signal.SIGKILL)
+      proc.communicate()
+
+
+def _wait_for(predicate, proc, timeout, what):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if predicate():
+      return
+    if proc.poll() is not None:
+      raise AssertionError(f"the run ended before {what}: "
+                           f"{proc.communicate()}")
+    time.sleep(0.2)
+  raise AssertionError(f"timed out waiting for {what}")
+
+
+def _summary(run_dir):
+  with open(os.path.join(run_dir, "summary.json")) as f:
+    return json.load(f)
+
+
+def _train_rows(run_dir):
+  import csv  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(run_dir, "logs", "train.csv"), newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def _assert_nothing_left(before_pids):
+  deadline = time.time() + 15
+  while time.time() < deadline and _ray_pids() - before_pids:
+    time.sleep(0.5)
+  assert not _ray_pids() - before_pids, "Ray processes left behind"
+
+
+@pytest.mark.learning
+@pytest.mark.parametrize("agent,steps", [("dqn", 30_000), ("ppo", 40_000)])
+def test_two_actors_learn_cartpole(tmp_path, agent, steps):
+  """Two actor processes and a learner reach a 10-episode evaluation mean
+  of 475; the run stops at the budget exactly, logs every episode once,
+  leaves the run folder of the other runners, keeps every port off this
+  machine's network and leaves no process behind."""
+  before_pids, before_ports = _ray_pids(), _listening_sockets()
+  run_dir = tmp_path / "run"
+  proc = _train(run_dir, "--agent", agent, "--num-actors", "2",
+                "--num-steps", str(steps), "--eval-every", "0")
+  ports_during = set()
+
+  def started():
+    ports_during.update(_listening_sockets())
+    return os.path.exists(run_dir / "logs" / "train.csv")
+
+  _wait_for(started, proc, 120, "the first episodes")
+  ports_during.update(_listening_sockets())
+  out, err = _finish(proc, 300)
+  assert proc.returncode == 0, err
+  assert not ports_during - before_ports, (
+      "the run listened on this machine's network", ports_during - before_ports)
+  summary = _summary(run_dir)
+  assert summary["runner"] == "distributed" and summary["env_steps"] == steps
+  assert summary["final_eval_return"][0] >= 475.0, (summary, out)
+  assert summary["extra"]["replay"] == REPLAY
+  assert len(summary["extra"]["actors"]) == 2
+  assert sum(a["env_steps"] for a in summary["extra"]["actors"].values()) == steps
+  assert summary["extra"]["learner_steps"] > 0
+  rows = _train_rows(run_dir)
+  steps_logged = [int(r["env_steps"]) for r in rows]
+  assert steps_logged == sorted(steps_logged) and steps_logged[-1] <= steps
+  assert [int(r["episodes"]) for r in rows] == list(range(1, len(rows) + 1))
+  assert {r["actor"] for r in rows} == {"0", "1"}
+  for name in ("config.json", "learning_curve.png", "logs/eval.csv"):
+    assert (run_dir / name).exists(), name
+  from experiments import checkpointing  # pylint: disable=g-import-not-at-top
+  assert checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step() == steps
+  _assert_nothing_left(before_pids)
+
+
+def test_killed_actor_learner_and_replay_server_are_restarted(tmp_path):
+  """SIGKILL of an actor, then the learner, then the replay server: each
+  comes back (the actor re-synced, the learner and the replay from their
+  checkpoints) and the run ends at its step budget with its checkpoint."""
+  before_pids = _ray_pids()
+  run_dir = tmp_path / "run"
+  steps = 24_000
+  proc = _train(run_dir, "--agent", "dqn", "--num-actors", "2",
+                "--num-steps", str(steps), "--eval-every", "0",
+                "--checkpoint-every", "2000")
+  csv_path = run_dir / "logs" / "train.csv"
+
+  def logged_steps():
+    if not csv_path.exists():
+      return 0
+    rows = _train_rows(run_dir)
+    return int(rows[-1]["env_steps"]) if rows else 0
+
+  killed = {}
+  for title, at_step in (("ray::ActorWorker", 3000),
+                         ("ray::LearnerWorker", 7000),
+                         ("ray::ReplayServer", 11000)):
+    _wait_for(lambda: logged_steps() >= at_step, proc, 180, f"step {at_step}")
+    pids = _pids_of(title)
+    assert pids, title
+    os.kill(pids[0], signal.SIGKILL)
+    killed[title] = pids[0]
+  out, err = _finish(proc, 300)
+  assert proc.returncode == 0, err
+  summary = _summary(run_dir)
+  assert summary["env_steps"] == steps
+  restarts = summary["extra"]["restarts"]
+  assert restarts.get("actor0", 0) + restarts.get("actor1", 0) == 1, restarts
+  assert restarts.get("learner", 0) >= 1, restarts
+  assert "crashed" in out + err
+  rows = _train_rows(run_dir)
+  steps_logged = [int(r["env_steps"]) for r in rows]
+  assert steps_logged == sorted(steps_logged)
+  from experiments import checkpointing  # pylint: disable=g-import-not-at-top
+  assert checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step() == steps
+  _assert_nothing_left(before_pids)
+
+
+def test_an_actor_that_keeps_crashing_stops_the_run(tmp_path):
+  """An environment that raises in every actor process: the actor is
+  restarted --max-restarts times, then the run stops with exit code 2 and
+  the actor's traceback in the error."""
+  before_pids = _ray_pids()
+  run_dir = tmp_path / "run"
+  proc = _train(run_dir, "--agent", "dqn", "--num-actors", "1",
+                "--env", "tests.experiments.crashing_env:RelayCrashing-v0",
+                "--max-restarts", "2", "--num-steps", "5000",
+                env={"RELAY_TEST_CRASH_AFTER": "200"})
+  out, err = _finish(proc, 240)
+  assert proc.returncode == 2, (out, err)
+  assert "actor0 crashed 3 times (--max-restarts 2)" in err
+  assert "test environment crashed at step 201" in err
+  assert "\x1b[" not in err.split("Its last error:")[1]
+  _assert_nothing_left(before_pids)
+
+
+def test_ctrl_c_stops_every_process_and_keeps_checkpoint_and_logs(tmp_path):
+  """SIGINT to the launcher: exit code 130, a checkpoint at the step the
+  run stopped, logs intact, no process left."""
+  before_pids = _ray_pids()
+  run_dir = tmp_path / "run"
+  proc = _train(run_dir, "--agent", "dqn", "--num-actors", "2",
+                "--num-steps", "200000", "--eval-every", "0")
+  _wait_for(lambda: (run_dir / "logs" / "train.csv").exists() and
+            len(_train_rows(run_dir)) > 20, proc, 180, "20 episodes")
+  proc.send_signal(signal.SIGINT)
+  out, err = _finish(proc, 120)
+  assert proc.returncode == 130, (out, err)
+  summary = _summary(run_dir)
+  assert summary["interrupted"] and 0 < summary["env_steps"] < 200_000
+  from experiments import checkpointing  # pylint: disable=g-import-not-at-top
+  assert (checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step()
+          == summary["env_steps"])
+  rows = _train_rows(run_dir)
+  assert rows and int(rows[-1]["env_steps"]) <= summary["env_steps"]
+  _assert_nothing_left(before_pids)
+
+
+def test_unreachable_ray_address_is_a_clear_error_within_seconds(tmp_path):
+  """Nothing listens on the port: exit code 2 within the connect timeout,
+  a message that names the address, and no run folder."""
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  start = time.time()
+  proc = _train(tmp_path / "run", "--ray-address", f"127.0.0.1:{port}")
+  out, err = _finish(proc, 60)
+  assert proc.returncode == 2, (out, err)
+  assert f"Cannot reach a Ray cluster at --ray-address 127.0.0.1:{port}" in err
+  assert time.time() - start < 30
+  assert not (tmp_path / "run").exists()
