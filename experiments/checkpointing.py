@@ -55,5 +55,15 @@ class Checkpointer:
         jax.tree_util.tree_leaves(restored["learner"]))
     return learner, dict(restored["run"])
 
+  def metadata(self, step: int | None = None) -> dict[str, Any]:
+    """The run metadata of a checkpoint (the latest by default), without
+    reading the learner state."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    restored = self._manager.restore(step, args=self._ocp.args.Composite(
+        run=self._ocp.args.JsonRestore()))
+    return dict(restored["run"])
+
   def close(self) -> None:
     self._manager.close()

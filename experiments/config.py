@@ -58,7 +58,7 @@ class RunSettings:
   run_dir: Optional[str] = None
   """Where logs, plot and checkpoints go; must not exist yet. Default: runs/<agent>-<env>-<runner>-seed<seed>-<time>."""
   resume: Optional[str] = None
-  """Run folder to continue from its last checkpoint (runner single); its config.json supplies every other flag except --num-steps."""
+  """Run folder to continue from its last checkpoint (runners single and distributed); its config.json supplies every other flag except --num-steps."""
   replay: Literal["auto", "reverb", "device"] = "auto"
   """Replay of runner single: "reverb" (in-process Reverb server; needs the Reverb install), "device" (in device memory; any install), "auto" (Reverb when installed). A run records the one it used."""
   replay_port: int = 0

@@ -62,7 +62,7 @@ class ProcessFailedError(errors.RelayError):
 def check(config: Any) -> list[str]:
   """Refuses what can be refused before anything is written; returns
   warnings to print."""
-  single_process_runner.check(dataclasses.replace(config, replay_port=0))
+  single_process_runner.check(config)  # env, agent, a busy --replay-port
   warnings = []
   if config.ray_address:
     host, _ = ray_cluster.split_address(config.ray_address)
@@ -94,7 +94,7 @@ class _Processes:
   """Handles of the run's processes, and how to (re)start their loops."""
 
   def __init__(self, ray: Any, config: Any, run_dir: str, agent: Any,
-               example: Any):
+               example: Any, counts: dict[str, int]):
     self.ray = ray
     config_json = config.to_json()
     self.config_json = config_json
@@ -105,12 +105,19 @@ class _Processes:
                                      runtime_env={"env_vars": env}, **kw)
 
     self.coordinator = ray.remote(coordinator_lib.Coordinator).options(
-        num_cpus=0).remote(_budget(config), config.runner_setting("num_envs"))
+        num_cpus=0).remote(_budget(config), config.runner_setting("num_envs"),
+                           counts.get("env_steps", 0), counts.get("episodes", 0),
+                           counts.get("learner_steps", 0))
     self.server = remote(replay_server.ReplayServer, CPU_ENV,
                          max_restarts=restarts, max_task_retries=-1).remote(
         agent.replay, example, config.replay,
         os.path.join(run_dir, "replay") if config.replay_checkpoint else None,
-        config.seed, config.num_actors)
+        config.seed, config.num_actors, config.replay_port)
+    try:  # a server that cannot start (a busy port) fails the run here
+      self.replay_info = ray.get(self.server.info.remote())
+    except ray.exceptions.RayActorError as e:
+      raise errors.ConfigError(
+          f"The replay server could not start: {_error_text(e)}") from None
     # The learner and each actor hold one (logical) CPU, and actors spread
     # over the cluster's nodes; the rest are light and take none.
     self.learner = remote(workers.LearnerWorker, LEARNER_ENV,
@@ -169,12 +176,13 @@ def run(config: Any, start_time: float | None = None
   KeyboardInterrupt carrying the summary after Ctrl-C (every process
   stopped, checkpoint and logs written)."""
   start_time = time.time() if start_time is None else start_time
+  resume_counts = None
   if config.resume:
-    raise errors.ConfigError(
-        "--resume is not available for --runner distributed yet; start a "
-        "new run.")
-  config.validate()
-  config = single_process_runner.resolve_replay(config)
+    config, run_dir = run_folder.load_for_resume(config, "distributed")
+    resume_counts = _checkpoint_counts(run_dir)
+  else:
+    config.validate()
+    config = single_process_runner.resolve_replay(config)
   # Locally, at least one logical CPU per actor and one for the learner
   # (they may share the physical cores: check() warns).
   cluster = ray_cluster.RayCluster(  # raises if Ray is not installed
@@ -182,9 +190,10 @@ def run(config: Any, start_time: float | None = None
       num_cpus=max(os.cpu_count() or 1, config.num_actors + 1))
   if config.ray_address:
     ray_cluster.check_reachable(config.ray_address)
-  for warning in check(config):
-    print(warning, file=sys.stderr, flush=True)
-  config, run_dir = run_folder.create(config)
+  if not config.resume:
+    for warning in check(config):
+      print(warning, file=sys.stderr, flush=True)
+    config, run_dir = run_folder.create(config)
   env = single_process_runner.gymnasium_adapter.make_environment(config.env)
   spec = single_process_runner.gymnasium_adapter.make_environment_spec(env)
   env.close()
@@ -194,15 +203,25 @@ def run(config: Any, start_time: float | None = None
       config.runner_setting("rollout_length"))
   cluster.start()
   processes = None
-  logs = run_logs.RunLogs(run_dir, config.tensorboard)
+  logs = run_logs.RunLogs(
+      run_dir, config.tensorboard,
+      resume_from_step=None if resume_counts is None
+      else resume_counts["env_steps"])
   try:
-    processes = _Processes(cluster.ray, config, run_dir, agent, example)
+    processes = _Processes(cluster.ray, config, run_dir, agent, example,
+                           resume_counts or {})
     print(f"Run folder {run_dir}; Ray "
           f"{'at ' + config.ray_address if config.ray_address else 'local, loopback only'}"
           f" ({cluster.cpus():.0f} CPUs); {config.num_actors} actors x "
           f"{config.runner_setting('num_envs')} environments; replay "
           f"{config.replay}", flush=True)
-    return _watch(cluster.ray, config, run_dir, processes, logs, start_time)
+    if resume_counts is not None:
+      print(f"Resumed at step {resume_counts['env_steps']} (learner step "
+            f"{resume_counts['learner_steps']}); replay "
+            f"{'restored with ' + str(processes.replay_info['size']) + ' items' if processes.replay_info['restored'] else 'empty'}.",
+            flush=True)
+    return _watch(cluster.ray, config, run_dir, processes, logs, start_time,
+                  resume_counts)
   finally:
     logs.close()
     if processes is not None:
@@ -210,20 +229,50 @@ def run(config: Any, start_time: float | None = None
     cluster.stop()
 
 
+def _checkpoint_counts(run_dir: str) -> dict[str, int]:
+  """The counters of the run folder's latest checkpoint."""
+  from experiments import checkpointing  # pylint: disable=g-import-not-at-top
+  checkpointer = checkpointing.Checkpointer(os.path.join(run_dir,
+                                                         "checkpoints"))
+  try:
+    if checkpointer.latest_step() is None:
+      raise errors.RunDirectoryError(
+          f"Cannot resume {run_dir!r}: it has no checkpoint yet (the run "
+          "stopped before its first). Start a new run instead.")
+    return {k: int(v) for k, v in checkpointer.metadata()["counts"].items()}
+  finally:
+    checkpointer.close()
+
+
+def _recent_returns(train_csv: str) -> list[float]:
+  """The last RETURN_WINDOW episode returns logged (a resumed run's
+  10-episode mean continues from them)."""
+  import csv  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(train_csv):
+    return []
+  with open(train_csv, newline="") as f:
+    rows = list(csv.DictReader(f))
+  return [float(r["episode_return"]) for r in rows[-RETURN_WINDOW:]]
+
+
 def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
-           logs: run_logs.RunLogs, start_time: float) -> run_folder.RunSummary:
+           logs: run_logs.RunLogs, start_time: float,
+           resume_counts: dict[str, int] | None) -> run_folder.RunSummary:
   """The launcher's loop; see the module docstring."""
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   budget = _budget(config)
-  bar = tqdm(total=budget, unit="step", disable=not config.progress,
-             dynamic_ncols=True, mininterval=0.5)
+  first_step = (resume_counts or {}).get("env_steps", 0)
+  bar = tqdm(total=budget, initial=first_step, unit="step",
+             disable=not config.progress, dynamic_ncols=True, mininterval=0.5)
   coordinator = processes.coordinator
-  recent: collections.deque[float] = collections.deque(maxlen=RETURN_WINDOW)
+  recent: collections.deque[float] = collections.deque(
+      _recent_returns(logs.train_csv), maxlen=RETURN_WINDOW)
   pending_rows: list[dict[str, Any]] = []
   metric_names: list[str] | None = None
   outcome = {"steps_to_target": None, "seconds_to_target": None}
   best_mean = -np.inf
-  next_eval = config.eval_every or None
+  next_eval = ((first_step // config.eval_every + 1) * config.eval_every
+               if config.eval_every else None)
   eval_call = None
   last_eval = None
   last_eval_step = -1
@@ -235,6 +284,40 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
   def write_rows(rows: list[dict[str, Any]], metrics: dict[str, float]) -> None:
     for row in rows:
       logs.train({**row, **{k: metrics.get(k) for k in metric_names or []}})
+
+  def log_episodes(snapshot: dict[str, Any]) -> None:
+    """Logs the episodes the actors reported since the last poll (held
+    back until the learner's metric names are known)."""
+    nonlocal metric_names, pending_rows, best_mean
+    metrics = snapshot["metrics"]
+    if metric_names is None and metrics:
+      metric_names = sorted(metrics)
+      write_rows(pending_rows, {})
+      pending_rows = []
+    rows = []
+    for episode in snapshot["episodes"]:
+      recent.append(episode["episode_return"])
+      mean = float(np.mean(recent))
+      if len(recent) == RETURN_WINDOW:
+        best_mean = max(best_mean, mean)
+      rows.append({"seed": config.seed, **episode, "mean_return_10": mean,
+                   "steps_per_second": (episode["env_steps"] - first_step)
+                                       / max(time.time() - loop_start, 1e-9),
+                   "wall_time": time.time() - start_time})
+      if (config.stop_at_return is not None and
+          outcome["steps_to_target"] is None and
+          len(recent) == RETURN_WINDOW and mean >= config.stop_at_return):
+        outcome["steps_to_target"] = episode["env_steps"]
+        outcome["seconds_to_target"] = time.time() - start_time
+        bar.write(f"Reached a {RETURN_WINDOW}-episode mean return of "
+                  f"{mean:.1f} >= {config.stop_at_return} at step "
+                  f"{episode['env_steps']}, "
+                  f"{outcome['seconds_to_target']:.1f} s after launch.")
+        ray.get(coordinator.request_stop.remote())
+    if metric_names is None:
+      pending_rows.extend(rows)
+    else:
+      write_rows(rows, metrics)
 
   def collect_eval(call: Any) -> None:
     nonlocal last_eval, last_eval_step
@@ -269,37 +352,8 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
                       f"{config.max_restarts})")
             processes.restart(name)
         snapshot = ray.get(coordinator.poll.remote())
-        metrics = snapshot["metrics"]
-        if metric_names is None and metrics:
-          metric_names = sorted(metrics)
-          write_rows(pending_rows, {})
-          pending_rows = []
         steps = snapshot["counts"]["env_steps"]
-        rows = []
-        for episode in snapshot["episodes"]:
-          recent.append(episode["episode_return"])
-          mean = float(np.mean(recent))
-          if len(recent) == RETURN_WINDOW:
-            best_mean = max(best_mean, mean)
-          rows.append({"seed": config.seed, **episode,
-                       "mean_return_10": mean,
-                       "steps_per_second": (episode["env_steps"]) / max(
-                           time.time() - loop_start, 1e-9),
-                       "wall_time": time.time() - start_time})
-          if (config.stop_at_return is not None and
-              outcome["steps_to_target"] is None and
-              len(recent) == RETURN_WINDOW and mean >= config.stop_at_return):
-            outcome["steps_to_target"] = episode["env_steps"]
-            outcome["seconds_to_target"] = time.time() - start_time
-            bar.write(f"Reached a {RETURN_WINDOW}-episode mean return of "
-                      f"{mean:.1f} >= {config.stop_at_return} at step "
-                      f"{episode['env_steps']}, "
-                      f"{outcome['seconds_to_target']:.1f} s after launch.")
-            ray.get(coordinator.request_stop.remote())
-        if metric_names is None:
-          pending_rows.extend(rows)
-        else:
-          write_rows(rows, metrics)
+        log_episodes(snapshot)
         bar.update(steps - bar.n)
         bar.set_postfix_str(_progress_text(snapshot, recent, last_eval),
                             refresh=False)
@@ -322,12 +376,14 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
       ray.wait(list(processes.loops.values()),
                num_returns=len(processes.loops), timeout=30)
     bar.close()
-    # Rows the learner's metrics never arrived for (a very short run).
-    write_rows(pending_rows, {})
     if eval_call is not None:
       collect_eval(eval_call)
     ray.get(processes.learner.final_checkpoint.remote())
+    # Every process has stopped: the last episodes, then the rows the
+    # learner's metrics never arrived for (a very short run).
     snapshot = ray.get(coordinator.poll.remote())
+    log_episodes(snapshot)
+    write_rows(pending_rows, {})
     steps = snapshot["counts"]["env_steps"]
     final_eval = None
     if not interrupted:
@@ -351,7 +407,8 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
       steps_to_target=(None if config.stop_at_return is None
                        else [outcome["steps_to_target"]]),
       seconds_to_target=outcome["seconds_to_target"], wall_seconds=wall,
-      steps_per_second=steps / max(wall, 1e-9), interrupted=interrupted,
+      steps_per_second=(steps - first_step) / max(wall, 1e-9),
+      interrupted=interrupted,
       plot_path=plot_path,
       checkpoint_dir=os.path.join(run_dir, "checkpoints"),
       extra={"episodes": snapshot["counts"]["episodes"],

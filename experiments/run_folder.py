@@ -70,10 +70,13 @@ def create(config: Any) -> tuple[Any, str]:
   return config, run_dir
 
 
-def load_for_resume(config: Any) -> tuple[Any, str]:
+RESUMABLE_RUNNERS = ("single", "distributed")
+
+
+def load_for_resume(config: Any, runner: str = "single") -> tuple[Any, str]:
   """The config of the run folder `config.resume`, with `--num-steps` taken
   from `config` when given. Raises RunDirectoryError for a folder that is
-  not a run, not a single-process run, or has no checkpoint."""
+  not a run, a run of another runner than `runner`, or has no checkpoint."""
   run_dir = config.resume
   path = os.path.join(run_dir, CONFIG_FILE)
   if not os.path.isfile(path):
@@ -86,12 +89,18 @@ def load_for_resume(config: Any) -> tuple[Any, str]:
   except (OSError, json.JSONDecodeError) as e:
     raise errors.RunDirectoryError(
         f"Cannot read run config {path}: {e}. Cannot resume {run_dir!r}.") from e
-  runner = raw.get("runner", "single") if isinstance(raw, dict) else None
-  if runner != "single":
+  saved_runner = raw.get("runner", "single") if isinstance(raw, dict) else None
+  if saved_runner not in RESUMABLE_RUNNERS:
     raise errors.RunDirectoryError(
-        f"Cannot resume {run_dir!r}: it is a run of the {runner!r} runner, "
-        "and only single-process runs (--runner single) resume. Start a new "
-        "run instead.")
+        f"Cannot resume {run_dir!r}: it is a run of the {saved_runner!r} "
+        "runner, and only single-process and distributed runs (--runner "
+        "single or distributed) resume. Start a new run instead.")
+  if saved_runner != runner:
+    raise errors.RunDirectoryError(
+        f"Cannot resume {run_dir!r} with the {runner} runner: it is a run of "
+        f"the {saved_runner!r} runner. Resume it with the command line "
+        "(python -m experiments.train --resume RUN_DIR), which picks the "
+        "runner from the folder.")
   try:
     saved = config_lib.from_dict(raw)
   except (errors.ConfigError, TypeError) as e:

@@ -255,7 +255,7 @@ def run(config: Any, start_time: float | None = None
   """
   start_time = time.time() if start_time is None else start_time
   if config.resume:
-    config, run_dir = run_folder.load_for_resume(config)
+    config, run_dir = run_folder.load_for_resume(config, "single")
     resuming = True
   else:
     config.validate()

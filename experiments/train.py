@@ -45,7 +45,7 @@ def _pre_parse(argv: Sequence[str], read_resumed: bool = True
     try:
       with open(os.path.join(known.resume, "config.json")) as f:
         saved = json.load(f)
-      for name in ("agent", "env", "runner", "replay"):
+      for name in ("agent", "env", "runner", "replay", "ray_address"):
         setattr(known, name, saved.get(name, getattr(known, name)))
     except (OSError, ValueError, AttributeError):
       pass  # the runner reports the unreadable folder
@@ -197,6 +197,10 @@ def _print_summary(summary: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
   from building_blocks import optional_deps
   config = parse_args(argv)
+  if config.resume:  # the runner that resumes is the folder's
+    import dataclasses
+    saved_runner = _pre_parse(sys.argv[1:] if argv is None else argv).runner
+    config = dataclasses.replace(config, runner=saved_runner or config.runner)
   if _ISOLATION_PROBLEM and not config.replay_port:
     print("warning: the replay port could not be kept off the network "
           f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",

@@ -78,6 +78,7 @@ class RayCluster:
     self.address = address
     self.num_cpus = num_cpus
     self.started_locally = False
+    self.connected = False
     self.ray = _import_ray()
 
   def start(self) -> "RayCluster":
@@ -88,17 +89,21 @@ class RayCluster:
       check_reachable(self.address)
       ray.init(address=self.address, log_to_driver=False,
                configure_logging=False)
+      self.connected = True
     else:
       ray.init(num_cpus=self.num_cpus or os.cpu_count(),
                include_dashboard=False, _node_ip_address="127.0.0.1",
                log_to_driver=False, configure_logging=False)
       self.started_locally = True
+      self.connected = True
     return self
 
   def cpus(self) -> float:
     return float(self.ray.cluster_resources().get("CPU", 0.0))
 
   def stop(self) -> None:
-    if self.started_locally and self.ray.is_initialized():
+    """Shuts a local Ray down, or disconnects from a cluster (which keeps
+    running); a Ray the caller had started is left as it was."""
+    if self.connected and self.ray.is_initialized():
       self.ray.shutdown()
-      self.started_locally = False
+    self.connected = self.started_locally = False

@@ -226,9 +226,10 @@ def test_an_actor_that_keeps_crashing_stops_the_run(tmp_path):
   _assert_nothing_left(before_pids)
 
 
-def test_ctrl_c_stops_every_process_and_keeps_checkpoint_and_logs(tmp_path):
+def test_ctrl_c_stops_every_process_and_resume_continues(tmp_path):
   """SIGINT to the launcher: exit code 130, a checkpoint at the step the
-  run stopped, logs intact, no process left."""
+  run stopped, logs intact, no process left; --resume then continues from
+  that checkpoint to a new budget, with every step logged once."""
   before_pids = _ray_pids()
   run_dir = tmp_path / "run"
   proc = _train(run_dir, "--agent", "dqn", "--num-actors", "2",
@@ -245,6 +246,27 @@ def test_ctrl_c_stops_every_process_and_keeps_checkpoint_and_logs(tmp_path):
           == summary["env_steps"])
   rows = _train_rows(run_dir)
   assert rows and int(rows[-1]["env_steps"]) <= summary["env_steps"]
+  assert "--resume" in err
+  _assert_nothing_left(before_pids)
+
+  target = summary["env_steps"] + 3000
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "experiments.train", "--resume", str(run_dir),
+       "--num-steps", str(target), "--no-progress"],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      start_new_session=True)
+  out, err = _finish(proc, 240)
+  assert proc.returncode == 0, (out, err)
+  assert f"Resumed at step {summary['env_steps']}" in out
+  resumed = _summary(run_dir)
+  assert resumed["runner"] == "distributed" and resumed["env_steps"] == target
+  assert not resumed["interrupted"]
+  rows = _train_rows(run_dir)
+  steps_logged = [int(r["env_steps"]) for r in rows]
+  assert steps_logged == sorted(steps_logged) and steps_logged[-1] <= target
+  assert [int(r["episodes"]) for r in rows] == list(range(1, len(rows) + 1))
+  assert (checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step()
+          == target)
   _assert_nothing_left(before_pids)
 
 
@@ -262,3 +284,24 @@ def test_unreachable_ray_address_is_a_clear_error_within_seconds(tmp_path):
   assert f"Cannot reach a Ray cluster at --ray-address 127.0.0.1:{port}" in err
   assert time.time() - start < 30
   assert not (tmp_path / "run").exists()
+
+
+def test_two_node_cluster_by_address(tmp_path):
+  """A two-node Ray cluster on this machine, joined by --ray-address: the
+  actors run on both nodes, the run stops at its budget, the cluster's
+  processes all end with it."""
+  before_pids = _ray_pids()
+  run_dir = tmp_path / "run"
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "tests.experiments.distributed_two_nodes",
+       str(run_dir), REPLAY],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      start_new_session=True)
+  out, err = _finish(proc, 300)
+  assert proc.returncode == 0, err
+  result = json.loads(out.strip().splitlines()[-1])
+  assert result["env_steps"] == 3000
+  assert len(result["cluster_nodes"]) == 2
+  assert set(result["actor_nodes"].values()) == set(result["cluster_nodes"])
+  assert (run_dir / "summary.json").exists()
+  _assert_nothing_left(before_pids)
