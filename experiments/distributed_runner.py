@@ -156,6 +156,13 @@ class _Processes:
         self.restarts[name])
     self.loops[name] = self.actors[i].run.remote()
 
+  def server_stats(self) -> dict[str, Any] | None:
+    """The replay server's counters; None while it restarts."""
+    try:
+      return self.ray.get(self.server.stats.remote(), timeout=1.0)
+    except Exception:  # pylint: disable=broad-except
+      return None
+
   def kill_all(self) -> None:
     handles = [self.learner, self.server, self.evaluator, self.coordinator,
                *self.actors.values()]
@@ -278,6 +285,8 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
   last_eval_step = -1
   interrupted = False
   snapshot: dict[str, Any] = {}
+  replay_rates = _Rates()
+  replay_stats: dict[str, float] = {}
   processes.start_loops()
   loop_start = time.time()
 
@@ -355,8 +364,9 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
         steps = snapshot["counts"]["env_steps"]
         log_episodes(snapshot)
         bar.update(steps - bar.n)
-        bar.set_postfix_str(_progress_text(snapshot, recent, last_eval),
-                            refresh=False)
+        replay_stats = replay_rates.update(processes.server_stats())
+        bar.set_postfix_str(_progress_text(snapshot, recent, last_eval,
+                                           replay_stats), refresh=False)
         if eval_call is not None and ray.wait([eval_call], timeout=0)[0]:
           collect_eval(eval_call)
           eval_call = None
@@ -417,6 +427,7 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
              "replay": config.replay, "num_actors": config.num_actors,
              "restarts": dict(processes.restarts),
              "mean_param_lag": snapshot.get("param_lag"),
+             "replay_stats": replay_rates.latest,
              "learner": snapshot.get("learner", {}),
              "actors": {str(k): v for k, v in snapshot.get("actors", {}).items()}})
   summary.write()
@@ -425,14 +436,43 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
   return summary
 
 
+class _Rates:
+  """Insert and sample rates of the replay server, from its counters."""
+
+  def __init__(self):
+    self._last: tuple[float, dict[str, Any]] | None = None
+    self.latest: dict[str, float] = {}
+
+  def update(self, stats: dict[str, Any] | None) -> dict[str, float]:
+    if not stats:
+      return self.latest
+    now = time.time()
+    if self._last is not None and now > self._last[0]:
+      dt = now - self._last[0]
+      self.latest = {
+          "size": stats["size"],
+          "inserts_per_second": (stats["inserted"] - self._last[1]["inserted"]) / dt,
+          "samples_per_second": (stats["sampled_batches"]
+                                 - self._last[1]["sampled_batches"]) / dt,
+          "inserted": stats["inserted"],
+          "sampled_batches": stats["sampled_batches"]}
+    self._last = (now, stats)
+    return self.latest
+
+
 def _progress_text(snapshot: dict[str, Any], recent: Any,
-                   last_eval: float | None) -> str:
+                   last_eval: float | None,
+                   replay: dict[str, float] | None = None) -> str:
   actors = snapshot.get("actors", {})
   per_actor = [a.get("steps_per_second", 0.0) for a in actors.values()]
   learner = snapshot.get("learner", {})
   parts = [f"env {sum(per_actor):,.0f}/s ("
            + ",".join(f"{x:.0f}" for x in per_actor) + ")",
            f"learn {learner.get('updates_per_second', 0.0):.0f}/s"]
+  if replay:
+    parts.append(f"replay {replay['size']:,} "
+                 f"(+{replay['inserts_per_second']:.0f}/s "
+                 f"-{replay['samples_per_second']:.0f} batches/s)")
   if recent:
     parts.append(f"mean10 {np.mean(recent):.1f}")
   if last_eval is not None:

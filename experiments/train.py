@@ -79,8 +79,13 @@ def isolate_if_needed(argv: Sequence[str]) -> str | None:
   if (known.runner == "distributed" and not known.ray_address
       and not known.help):
     # A local Ray binds some ports on every interface (and a Reverb replay
-    # server its own): the whole run lives in a loopback-only namespace.
-    return network_isolation.isolate_network()
+    # server its own): the whole run lives in a loopback-only namespace,
+    # whose processes all end when this one does (namespace_reaper).
+    problem = network_isolation.isolate_network()
+    if problem is None:
+      from experiments import namespace_reaper
+      namespace_reaper.start()
+    return problem
   return None
 
 

@@ -1,0 +1,1000 @@
+"""Distributed runner throughput: DQN on CartPole-v1 with 1, 2 and 4 actor
+processes, with the learner on and off, against the single-process runner
+measured in the same session; replay insert and sample rates, parameter
+update latency, time to the first learner step, where an actor's time goes,
+and a profile-based model of 8 actors on a machine with >= 9 cores.
+
+  python benchmarks/distributed_throughput.py                  # 1 2 4 actors, 20,000 steps per run
+  python benchmarks/distributed_throughput.py --quick          # 1 2 actors, 5,000 steps (a check)
+  python benchmarks/distributed_throughput.py --actors 1 2 4 8 --num-steps 50000
+  .venv/bin/python benchmarks/distributed_throughput.py --replay reverb
+
+Command for the figures in the issue (this machine: 2 cores):
+  .venv-core/bin/python benchmarks/distributed_throughput.py
+
+Every run is a fresh process (JAX's compilation cache off: every run
+compiles cold), one after the other, configurations alternating: the
+single-process baseline, then for each actor count the learner-on run and
+the learner-off run, then the probe, then the baseline again (its two runs
+bracket the session's noise; their mean is the baseline).
+
+  single       <python> -m experiments.train --runner single --agent dqn
+               --env CartPole-v1 --replay R --num-steps S
+               --compilation-cache-dir "" --no-progress --no-tensorboard
+               --eval-every 0 --run-dir DIR
+               (its summary.json: steps_per_second, launch to end; and the
+               steady rate from logs/train.csv, see below)
+  learner on   the same with --runner distributed --num-actors N: the real
+               runner (Ray, coordinator, replay server, learner, N actors,
+               evaluator). From summary.json's `extra`: per-actor
+               steps_per_second (summed: aggregate actor throughput) and
+               time split, learner updates/s, sample wait, first_update_s
+               (from the learner loop's start), mean parameter lag; from
+               logs/train.csv (one row per episode, wall_time = seconds
+               after launch): the steady rate (env steps between the first
+               and the last row over their wall_time difference) and the
+               first row with learner_steps > 0 (an upper bound on launch
+               to the first learner step: rows come only at episode ends).
+  learner off  this script with --_actors-only N, in its own process: it
+               enters a loopback-only network namespace (as the command
+               line does), starts a local Ray, a Coordinator, a
+               ReplayServer (the agent's spec; its insert-side limiter
+               switched off by a subclass, see below), publishes the
+               agent's initial parameters itself and then a new version
+               every --publish-interval seconds (as a learner publishing
+               every update would: actors poll every 20 ms), and runs N
+               ActorWorkers' own run() loops over the step budget (after a
+               warm-up that compiles the policy and the server's insert).
+               The actors are the runner's ActorWorker with timers around
+               the adder, the insert sends and the parameter polls, so the
+               time split is complete. The server's stats() gives the
+               insert rate.
+  probe        --_probe, its own process: parameter-update latency (device
+               get + ray.put, coordinator.publish round trip, then an
+               ActorWorker's own blocking fetch: latest_params, ray.get of
+               the ref, device_put; median of --latency-reps) and the
+               replay server's per-call cost (insert of 32 transitions,
+               sample of one batch, update_priorities; one at a time for
+               the round trip, and --call-reps pipelined for the service
+               time, i.e. the server's capacity).
+
+The learner-off server is replay_server.ReplayServer with may_insert()
+always True. Shrinking samples_per_insert with dataclasses.replace would
+switch the limiter off too, but it also changes the device buffer's add
+chunk (batch_size / samples_per_insert items per jitted add: 8 for this
+preset, the whole capacity for a tiny ratio), so each 32-item insert would
+cost the server 32 one-item adds instead of 4 eight-item ones, not what the
+real run does.
+
+The model (printed last, and so labelled) predicts 8 actors on a machine
+with a core per process from the 1-actor learner-off profile and the
+server's per-call costs; on this machine (os.cpu_count() is printed) it is
+a model, not a measurement.
+
+Results go to benchmarks/results/distributed_throughput-<time>.json, per-run
+logs to benchmarks/results/logs/distributed_throughput-<time>/ (git-ignored).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
+from timing import fmt  # noqa: E402
+
+ROOT = timing.ROOT
+NAME = "distributed_throughput"
+AGENT = "dqn"
+ENV = "CartPole-v1"
+SIX_X = 6.0  # the design target: >= 6x one actor's throughput at 8 actors
+
+
+# --- child processes (hidden modes) ----------------------------------------
+
+def _start_ray(num_cpus: int) -> Any:
+  """Enters a loopback-only network namespace, then imports and starts a
+  local Ray as the runner does (experiments/distributed/ray_cluster.py).
+  Must run before numpy, JAX or Ray start threads."""
+  from experiments import network_isolation  # pylint: disable=g-import-not-at-top
+  problem = network_isolation.isolate_network()
+  if problem:
+    print(f"warning: not network-isolated: {problem}", file=sys.stderr)
+  import ray  # pylint: disable=g-import-not-at-top
+  ray.init(num_cpus=num_cpus, include_dashboard=False,
+           _node_ip_address="127.0.0.1", log_to_driver=False,
+           configure_logging=False)
+  return ray
+
+
+def _setup(replay: str, num_actors: int, num_steps: int) -> dict[str, Any]:
+  """The run's config, agent, example item and initial parameters, built
+  the way the distributed runner builds them."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from experiments import config as config_lib  # pylint: disable=g-import-not-at-top
+  from experiments import single_process_runner  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import workers  # pylint: disable=g-import-not-at-top
+  config = config_lib.default_config(
+      AGENT, ENV, runner="distributed", num_actors=num_actors,
+      num_steps=num_steps, replay=replay, eval_every=0, progress=False,
+      tensorboard=False)
+  config = single_process_runner.resolve_replay(config)
+  env = single_process_runner.gymnasium_adapter.make_environment(config.env)
+  spec = single_process_runner.gymnasium_adapter.make_environment_spec(env)
+  env.close()
+  agent = single_process_runner.build_agent(config, spec)
+  num_envs = config.runner_setting("num_envs")
+  example = workers.vector_adders.example_item(
+      agent, spec, num_envs, config.runner_setting("rollout_length"))
+  params = agent.init(jax.random.PRNGKey(config.seed)).params
+  return {"config": config, "agent": agent, "example": example,
+          "params": params, "num_envs": num_envs}
+
+
+def _classes() -> tuple[type, type]:
+  """(TimedActor, UnlimitedServer): the runner's ActorWorker and
+  ReplayServer with what this benchmark needs added. Defined after the
+  imports (they import JAX and Ray); Ray ships them to its workers by
+  value."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import replay_server  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import workers  # pylint: disable=g-import-not-at-top
+
+  class TimedActor(workers.ActorWorker):
+    """The runner's actor, timing what its run() loop does besides the
+    policy, the environments and the insert replies (which it times
+    itself): the adder, the insert sends and the parameter polls."""
+
+    def __init__(self, *args: Any):
+      super().__init__(*args)
+      self.timing: dict[str, float] = collections.defaultdict(float)
+      self._timed(self._adder, "add", "adder_s")
+      self._timed(self._replay, "flush", "insert_send_s")
+
+    def _timed(self, obj: Any, name: str, key: str) -> None:
+      inner, totals = getattr(obj, name), self.timing
+
+      def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+          return inner(*args, **kwargs)
+        finally:
+          totals[key] += time.perf_counter() - start
+      setattr(obj, name, timed)
+
+    def _poll_params(self, block: bool) -> None:
+      if block:
+        super()._poll_params(block)
+        return
+      version = self._version
+      start = time.perf_counter()
+      super()._poll_params(block)
+      self.timing["params_s"] += time.perf_counter() - start
+      self.timing["param_versions"] += self._version != version
+
+    def warm_up(self) -> int:
+      """Gets the parameters and compiles the policy (not timed)."""
+      while self._params is None:
+        self._poll_params(block=True)
+      observations = np.stack([env.reset().observation for env in self._envs])
+      jax.block_until_ready(self._actor.select(self._params, observations, 0))
+      self.timing.clear()
+      return os.getpid()
+
+    def fetch_latest(self) -> tuple[int, float]:
+      """Fetches the newest version the way run() does, waiting: (its
+      version, time.time() once the parameters are usable here)."""
+      super()._poll_params(block=True)
+      jax.block_until_ready(self._params)
+      return self._version, time.time()
+
+    def get_timing(self) -> dict[str, float]:
+      return dict(self.timing)
+
+  class UnlimitedServer(replay_server.ReplayServer):
+    """The runner's replay server whose inserts are never held back."""
+
+    def may_insert(self) -> bool:
+      return True
+
+  return TimedActor, UnlimitedServer
+
+
+def _distinct_items(example: Any, count: int, seed: int) -> list[Any]:
+  """`count` copies of the example item with different contents (pickle
+  would send one object once however often a list holds it)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+
+  def vary(x: Any) -> Any:
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating):
+      return (x + rng.standard_normal(x.shape)).astype(x.dtype)
+    return x.copy()
+  return [jax.tree_util.tree_map(vary, example) for _ in range(count)]
+
+
+def actors_only(num_actors: int, num_steps: int, replay: str,
+                publish_interval: float) -> dict[str, Any]:
+  """Learner off: `num_actors` ActorWorkers' run() loops against a replay
+  server that never holds them back; parameters published by this process."""
+  ray = _start_ray(max(os.cpu_count() or 1, num_actors + 1))
+  import threading  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from experiments import distributed_runner  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import coordinator as coordinator_lib  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import workers  # pylint: disable=g-import-not-at-top
+  stop = threading.Event()
+  publisher = None
+  try:
+    s = _setup(replay, num_actors, num_steps)
+    config, agent, num_envs = s["config"], s["agent"], s["num_envs"]
+    timed_actor, unlimited_server = _classes()
+    budget = int(math.ceil(num_steps / num_envs) * num_envs)
+    env_vars = {"env_vars": distributed_runner.CPU_ENV}
+    coordinator = ray.remote(coordinator_lib.Coordinator).options(
+        num_cpus=0).remote(budget, num_envs)
+    server = ray.remote(unlimited_server).options(
+        num_cpus=0, runtime_env=env_vars).remote(
+            agent.replay, s["example"], config.replay, None, config.seed,
+            num_actors)
+    info = ray.get(server.info.remote())
+    params = jax.device_get(s["params"])
+    ray.get(coordinator.publish.remote(0, [ray.put(params)]))
+    actors = [ray.remote(timed_actor).options(
+        num_cpus=0, runtime_env=env_vars).remote(
+            config.to_json(), i, coordinator, server)
+              for i in range(num_actors)]
+    pids = ray.get([a.warm_up.remote() for a in actors])
+    # The server's first insert compiles its add: once, before timing.
+    ray.get(server.insert.remote(
+        _distinct_items(s["example"], workers.INSERT_BATCH, 0), 0))
+    before = ray.get(server.stats.remote())
+
+    def publish_loop() -> None:
+      version = 0
+      while not stop.wait(publish_interval):
+        version += 1
+        coordinator.publish.remote(version, [ray.put(params)])
+
+    if publish_interval > 0:
+      publisher = threading.Thread(target=publish_loop, daemon=True)
+      publisher.start()
+    start = time.perf_counter()
+    ray.get([a.run.remote() for a in actors])
+    seconds = time.perf_counter() - start
+    stop.set()
+    after = ray.get(server.stats.remote())
+    snapshot = ray.get(coordinator.poll.remote())
+    timings = ray.get([a.get_timing.remote() for a in actors])
+    per_actor = {}
+    for i, extra in enumerate(timings):
+      stats = dict(snapshot["actors"].get(i, {}))
+      stats.pop("node", None)
+      per_actor[str(i)] = {**stats, **extra}
+    inserted = after["inserted"] - before["inserted"]
+    return {"num_actors": num_actors, "num_steps": budget,
+            "env_steps": snapshot["counts"]["env_steps"],
+            "seconds": seconds, "actor_pids": pids,
+            "replay": info["description"], "server_pid": info["pid"],
+            "inserted": inserted, "insert_items_per_second": inserted / seconds,
+            "insert_calls_per_second":
+                inserted / workers.INSERT_BATCH / seconds,
+            "publish_interval": publish_interval,
+            "versions_published": snapshot["params_version"] + 1,
+            "actors": per_actor}
+  finally:
+    stop.set()
+    if publisher is not None:
+      publisher.join(timeout=5)
+    ray.shutdown()
+
+
+def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
+  """Parameter-update latency and the replay server's per-call costs, on
+  an otherwise idle Ray."""
+  ray = _start_ray(max(os.cpu_count() or 1, 2))
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from experiments import distributed_runner  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import coordinator as coordinator_lib  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import replay_server  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import workers  # pylint: disable=g-import-not-at-top
+  try:
+    s = _setup(replay, 1, 10_000)
+    config, agent = s["config"], s["agent"]
+    timed_actor, _ = _classes()
+    env_vars = {"env_vars": distributed_runner.CPU_ENV}
+    coordinator = ray.remote(coordinator_lib.Coordinator).options(
+        num_cpus=0).remote(10_000, s["num_envs"])
+    # The runner's own server, limiter and all (the agent's spec).
+    server = ray.remote(replay_server.ReplayServer).options(
+        num_cpus=0, runtime_env=env_vars).remote(
+            agent.replay, s["example"], config.replay, None, config.seed, 1)
+    info = ray.get(server.info.remote())
+    actor = ray.remote(timed_actor).options(
+        num_cpus=0, runtime_env=env_vars).remote(
+            config.to_json(), 0, coordinator, server)
+    device_params = jax.device_put(s["params"])
+    ray.get(coordinator.publish.remote(0, [ray.put(
+        jax.device_get(device_params))]))
+    ray.get(actor.warm_up.remote())
+
+    # Parameter-update latency, as the learner publishes (device_get,
+    # ray.put, coordinator.publish) and an actor fetches.
+    put_s, publish_s, fetch_s, total_s = [], [], [], []
+    for rep in range(latency_reps + 3):  # 3 warm-up repetitions
+      t0w, t0 = time.time(), time.perf_counter()
+      ref = ray.put(jax.device_get(device_params))
+      t1 = time.perf_counter()
+      ray.get(coordinator.publish.remote(rep + 1, [ref]))
+      t2w, t2 = time.time(), time.perf_counter()
+      version, usable = ray.get(actor.fetch_latest.remote())
+      if version != rep + 1:
+        raise RuntimeError(f"fetched version {version}, published {rep + 1}")
+      if rep >= 3:
+        put_s.append(t1 - t0)
+        publish_s.append(t2 - t1)
+        fetch_s.append(usable - t2w)
+        total_s.append(usable - t0w)
+    latency = {name: _quantiles(values) for name, values in (
+        ("put_s", put_s), ("publish_s", publish_s), ("fetch_s", fetch_s),
+        ("total_s", total_s))}
+    latency["params_bytes"] = int(sum(
+        np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(s["params"])))
+    latency["poll_interval_s"] = workers.PARAMS_POLL_SECONDS
+
+    # The replay server's per-call costs: one at a time (round trip) and
+    # pipelined (the server's service time per call: its capacity).
+    batch = workers.INSERT_BATCH
+    pool = [_distinct_items(s["example"], batch, i) for i in range(8)]
+    spec = agent.replay
+    warm_calls = int(math.ceil(spec.min_size / batch)) + 8
+    for i in range(warm_calls):  # compiles the adds; fills past min_size
+      ray.get(server.insert.remote(pool[i % len(pool)], 0))
+    nones = 0
+
+    def sample() -> Any:
+      nonlocal nones
+      result = ray.get(server.sample.remote())
+      nones += result is None
+      return result
+
+    for _ in range(3):  # compiles the sampler
+      sample()
+    calls: dict[str, Any] = {}
+    calls["empty_round_trip_s"] = _quantiles(
+        _timed_calls(lambda: ray.get(server.stats.remote()), call_reps))
+    calls["insert_round_trip_s"] = _quantiles(_timed_calls(
+        lambda: ray.get(server.insert.remote(pool[0], 0)), call_reps))
+    calls["sample_round_trip_s"] = _quantiles(_timed_calls(sample, call_reps))
+    # Pipelined inserts; the sample after them waits for every add they
+    # dispatched (device replay dispatches adds asynchronously).
+    start = time.perf_counter()
+    ray.get([server.insert.remote(pool[i % len(pool)], 0)
+             for i in range(call_reps)])
+    sample()
+    calls["insert_service_s"] = max(0.0, (
+        time.perf_counter() - start - calls["sample_round_trip_s"]["median"])
+        / call_reps)
+    start = time.perf_counter()
+    results = ray.get([server.sample.remote() for _ in range(call_reps)])
+    calls["sample_service_s"] = (time.perf_counter() - start) / call_reps
+    nones += sum(r is None for r in results)
+    keys = next(r for r in results if r is not None)[0].keys
+    priorities = np.ones(np.shape(keys), np.float32)
+    start = time.perf_counter()
+    ray.get([server.update_priorities.remote(keys, priorities)
+             for _ in range(call_reps)])
+    sample()  # waits for the dispatched priority updates too
+    calls["priorities_service_s"] = max(0.0, (
+        time.perf_counter() - start - calls["sample_round_trip_s"]["median"])
+        / call_reps)
+    calls["samples_refused"] = nones
+    calls["items_per_insert"] = batch
+    calls["reps"] = call_reps
+    return {"replay": info["description"], "latency": latency,
+            "calls": calls,
+            "spec": {"batch_size": spec.batch_size,
+                     "samples_per_insert": spec.samples_per_insert,
+                     "min_size": spec.min_size, "n_step": spec.n_step},
+            "num_envs": s["num_envs"]}
+  finally:
+    ray.shutdown()
+
+
+def _timed_calls(call: Any, reps: int) -> list[float]:
+  out = []
+  for _ in range(reps):
+    start = time.perf_counter()
+    call()
+    out.append(time.perf_counter() - start)
+  return out
+
+
+def _quantiles(values: Sequence[float]) -> dict[str, float]:
+  values = sorted(values)
+  return {"median": statistics.median(values),
+          "p10": values[int(0.1 * (len(values) - 1))],
+          "p90": values[int(0.9 * (len(values) - 1))], "n": len(values)}
+
+
+# --- the parent: runs, reading their results --------------------------------
+
+def read_train_csv(path: str) -> dict[str, Any]:
+  """From a run's logs/train.csv: the steady env-step rate (first to last
+  row), the first row's wall_time and the first row with learner_steps > 0
+  (seconds after launch), or None for what is not there."""
+  try:
+    with open(path, newline="") as f:
+      rows = list(csv.DictReader(f))
+  except OSError:
+    return {"rows": 0}
+  out: dict[str, Any] = {"rows": len(rows), "steady_steps_per_second": None,
+                         "first_episode_s": None, "first_learner_step_s": None}
+  if not rows:
+    return out
+  first, last = rows[0], rows[-1]
+  out["first_episode_s"] = float(first["wall_time"])
+  span = float(last["wall_time"]) - float(first["wall_time"])
+  if span > 0:
+    out["steady_steps_per_second"] = (
+        int(last["env_steps"]) - int(first["env_steps"])) / span
+  learning = [r for r in rows if int(r.get("learner_steps") or 0) > 0]
+  if learning:
+    out["first_learner_step_s"] = float(learning[0]["wall_time"])
+  return out
+
+
+def actor_split(actors: Mapping[str, Mapping[str, float]],
+                keys: Sequence[str]) -> dict[str, float]:
+  """Seconds per env step of each of `keys` summed over the actors, plus
+  "other_s" (the rest of the actors' loop time) and "total_s"; a loop's
+  time is env_steps / steps_per_second."""
+  steps = sum(a.get("env_steps", 0) for a in actors.values())
+  total = sum(a["env_steps"] / a["steps_per_second"] for a in actors.values()
+              if a.get("steps_per_second"))
+  if not steps or not total:
+    return {}
+  out = {k: sum(a.get(k, 0.0) for a in actors.values()) / steps for k in keys}
+  out["other_s"] = max(0.0, total / steps - sum(out.values()))
+  out["total_s"] = total / steps
+  return out
+
+
+def run_cli(python: str, runner: str, num_actors: int, args: Any,
+            run_root: str, log_dir: str, env: Mapping[str, str]
+            ) -> dict[str, Any]:
+  """One `experiments.train` run; its record with the figures read from
+  its run folder."""
+  label = "single" if runner == "single" else f"on-{num_actors}"
+  run_dir = os.path.join(run_root, f"{label}-{time.time_ns()}")
+  cmd = [python, "-m", "experiments.train", "--runner", runner,
+         "--agent", AGENT, "--env", ENV, "--replay", args.replay,
+         "--num-steps", str(args.num_steps), "--compilation-cache-dir", "",
+         "--no-progress", "--no-tensorboard", "--eval-every", "0",
+         "--run-dir", run_dir]
+  if runner == "distributed":
+    cmd[cmd.index("--replay"):cmd.index("--replay")] = [
+        "--num-actors", str(num_actors)]
+  record = _run(cmd, env, args.timeout, os.path.join(log_dir, f"{label}.log"))
+  record.update(label=label, num_actors=num_actors)
+  try:
+    with open(os.path.join(run_dir, "summary.json")) as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    record["error"] = "no summary.json"
+    return record
+  csv_info = read_train_csv(os.path.join(run_dir, "logs", "train.csv"))
+  extra = summary.get("extra", {})
+  record.update(env_steps=summary["env_steps"],
+                wall_seconds_self=summary["wall_seconds"],
+                steps_per_second=summary["steps_per_second"],
+                learner_steps=extra.get("learner_steps"), train_csv=csv_info)
+  if runner == "distributed":
+    actors = extra.get("actors", {})
+    learner = extra.get("learner", {})
+    for a in actors.values():
+      a.pop("node", None)
+    record.update(
+        actors=actors, learner=learner,
+        mean_param_lag=extra.get("mean_param_lag"),
+        restarts=extra.get("restarts"),
+        actor_steps_per_second=sum(a.get("steps_per_second", 0.0)
+                                   for a in actors.values()),
+        split=actor_split(actors, ("act_s", "env_s", "insert_wait_s")))
+    seconds = learner.get("seconds") or 0.0
+    if seconds:
+      updates = learner["updates_per_second"] * seconds
+      busy = seconds - learner.get("sample_wait_s", 0.0)
+      record["learner_sample_wait_fraction"] = (
+          learner.get("sample_wait_s", 0.0) / seconds)
+      record["learner_busy_updates_per_second"] = (
+          updates / busy if busy > 0 else None)
+  if not args.keep_runs:
+    shutil.rmtree(run_dir, ignore_errors=True)
+  return record
+
+
+def run_child(mode: list[str], label: str, args: Any, log_dir: str,
+              env: Mapping[str, str]) -> dict[str, Any]:
+  """This script in a hidden mode, as a fresh process; its JSON result."""
+  out_path = os.path.join(log_dir, f"{label}.json")
+  cmd = [args.python, os.path.abspath(__file__), *mode, "--replay",
+         args.replay, "--num-steps", str(args.num_steps),
+         "--publish-interval", str(args.publish_interval),
+         "--latency-reps", str(args.latency_reps),
+         "--call-reps", str(args.call_reps), "--_out", out_path]
+  record = _run(cmd, env, args.timeout, os.path.join(log_dir, f"{label}.log"))
+  record["label"] = label
+  try:
+    with open(out_path) as f:
+      record.update(json.load(f))
+  except (OSError, ValueError):
+    record["error"] = "no result file"
+  return record
+
+
+def _run(cmd: Sequence[str], env: Mapping[str, str], timeout: float,
+         log_path: str) -> dict[str, Any]:
+  load = os.getloadavg()[0]
+  run = timing.run_timed(cmd, ROOT, env, timeout, log_path,
+                         detector=lambda line: None)
+  record = {"command": list(cmd), "wall_seconds": round(run["wall_seconds"], 3),
+            "returncode": run["returncode"], "timed_out": run["timed_out"],
+            "loadavg_1min_before": load, "log": os.path.relpath(log_path, ROOT)}
+  if run["returncode"] != 0:
+    record["output_tail"] = [line.rstrip() for line in run["tail"]]
+  return record
+
+
+def _ok(record: Mapping[str, Any] | None) -> bool:
+  return bool(record) and record["returncode"] == 0 and "error" not in record
+
+
+def _describe(record: Mapping[str, Any]) -> str:
+  status = "ok" if _ok(record) else (
+      f"FAILED ({record.get('error') or 'exit ' + str(record['returncode'])}"
+      f"{', timed out' if record['timed_out'] else ''}; see {record['log']})")
+  return (f"  {record['label']:8s} wall {record['wall_seconds']:6.1f} s, "
+          f"load {record['loadavg_1min_before']:.1f}: {status}")
+
+
+# --- the model --------------------------------------------------------------
+
+def model(one_actor: Mapping[str, Any], probe_result: Mapping[str, Any],
+          learner_rate: float | None, num_actors: int) -> dict[str, Any]:
+  """Predicted learner-off throughput of `num_actors` actors, each on its
+  own core, and whether the learner's calls fit into the replay server's
+  remaining capacity. Inputs: the 1-actor learner-off profile, the
+  probe's server costs, the learner's compute-limited update rate."""
+  calls, spec = probe_result["calls"], probe_result["spec"]
+  per_call = calls["items_per_insert"]
+  split = one_actor["split"]
+  r1 = 1.0 / split["total_s"]                   # one actor, steps/s
+  s_ins = calls["insert_service_s"]
+  s_samp = calls["sample_service_s"]
+  s_prio = calls["priorities_service_s"]
+  sample_rt = calls["sample_round_trip_s"]["median"]
+  # Each actor waits for its insert's reply right after sending it, so at
+  # most one insert per actor is at the server: worst case an actor's
+  # insert queues behind every other actor's.
+  queue_per_step = (num_actors - 1) * s_ins / per_call
+  r_n = 1.0 / (split["total_s"] + queue_per_step)
+  actors_bound = num_actors * r_n
+  server_bound = per_call / s_ins               # server doing inserts only
+  x = min(actors_bound, server_bound)
+  insert_load = x / per_call * s_ins            # server busy fraction
+  per_update = s_samp + s_prio                  # a learner step's calls
+  ratio_updates = x * spec["samples_per_insert"] / spec["batch_size"]
+  learner_updates = (ratio_updates if learner_rate is None
+                     else min(learner_rate, ratio_updates))
+  spare_updates = (1.0 - insert_load) / per_update
+  # The learner keeps one sample in flight while it updates; the reply is
+  # there in time if the server answers within one update even behind
+  # its own last priority update and one insert per actor.
+  worst_reply = sample_rt + s_prio + num_actors * s_ins
+  return {
+      "num_actors": num_actors,
+      "inputs": {"one_actor_steps_per_second": r1,
+                 "one_actor_split_s_per_step": dict(split),
+                 "insert_service_s": s_ins, "sample_service_s": s_samp,
+                 "priorities_service_s": s_prio,
+                 "sample_round_trip_s": sample_rt,
+                 "items_per_insert": per_call,
+                 "samples_per_insert": spec["samples_per_insert"],
+                 "batch_size": spec["batch_size"],
+                 "learner_updates_per_second": learner_rate},
+      "per_actor_steps_per_second_worst_queue": r_n,
+      "actors_bound_steps_per_second": actors_bound,
+      "server_bound_steps_per_second": server_bound,
+      "predicted_steps_per_second": x,
+      "predicted_speedup_over_one_actor": x / r1,
+      "meets_six_x": x / r1 >= SIX_X,
+      "server_insert_load": insert_load,
+      "ratio_updates_per_second": ratio_updates,
+      "learner_updates_per_second_used": learner_updates,
+      "server_spare_updates_per_second": spare_updates,
+      "server_total_load": insert_load + learner_updates * per_update,
+      "learner_calls_fit": learner_updates <= spare_updates,
+      "worst_sample_reply_s": worst_reply,
+      "never_starved_up_to_updates_per_second": 1.0 / worst_reply,
+      "learner_on_cap_steps_per_second": (
+          None if learner_rate is None else
+          learner_rate * spec["batch_size"] / spec["samples_per_insert"]),
+  }
+
+
+# --- printing ---------------------------------------------------------------
+
+def ratio(a: float | None, b: float | None) -> str:
+  return "-" if a is None or b is None or not b else f"{a / b:.2f}x"
+
+
+def pct(a: float | None) -> str:
+  return "-" if a is None else f"{100 * a:.0f}%"
+
+
+def us(seconds: float | None) -> str:
+  return "-" if seconds is None else f"{seconds * 1e6:,.0f}"
+
+
+def ms(seconds: float | None) -> str:
+  return "-" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+  print("| " + " | ".join(header) + " |")
+  print("|" + " --- |" * len(header))
+  for row in rows:
+    print("| " + " | ".join(str(x) for x in row) + " |")
+  print()
+
+
+def report(out: Mapping[str, Any]) -> None:
+  """Prints the Markdown tables of a session's results."""
+  singles = [r for r in out["single"] if _ok(r)]
+  base = out["baseline"]
+  on = {r["num_actors"]: r for r in out["learner_on"]}
+  off = {r["num_actors"]: r for r in out["learner_off"]}
+  counts = out["actor_counts"]
+  print(f"\nMachine: {out['cpu_count']} cores (os.cpu_count()); "
+        f"{AGENT} on {ENV}, {out['num_steps']:,} env steps per run, replay "
+        f"{out['replay']}.\n")
+
+  print("### Baseline: single-process runner (same agent, env, budget, "
+        "replay)\n")
+  table(["run", "steps/s, launch to end", "steps/s, train.csv steady",
+         "wall s"],
+        [[i + 1, fmt(r["steps_per_second"], ",.0f"),
+          fmt(r["train_csv"]["steady_steps_per_second"], ",.0f"),
+          fmt(r["wall_seconds"])] for i, r in enumerate(singles)] +
+        [["mean", fmt(base["steps_per_second"], ",.0f"),
+          fmt(base["steady_steps_per_second"], ",.0f"), ""]])
+
+  print("### Learner on: `--runner distributed --num-actors N` (the CLI)\n")
+  rows = []
+  for n in counts:
+    r = on.get(n)
+    if not _ok(r):
+      rows.append([n] + ["failed"] + [""] * 9)
+      continue
+    c = r["train_csv"]
+    rows.append([
+        n, fmt(r["actor_steps_per_second"], ",.0f"),
+        fmt(c["steady_steps_per_second"], ",.0f"),
+        ratio(c["steady_steps_per_second"], base["steady_steps_per_second"]),
+        fmt(r["steps_per_second"], ",.0f"),
+        ratio(r["steps_per_second"], base["steps_per_second"]),
+        fmt(r["learner"].get("updates_per_second"), ".0f"),
+        pct(r.get("learner_sample_wait_fraction")),
+        f"{fmt(c['first_learner_step_s'])} / "
+        f"{fmt(r['learner'].get('first_update_s'), '.2f')}",
+        fmt(r["mean_param_lag"], ".1f"), fmt(r["wall_seconds"])])
+  table(["actors", "actors' steps/s (sum)", "train.csv steps/s",
+         "x single (steady)", "launch-to-end steps/s", "x single (launch)",
+         "learner updates/s", "learner sample wait", "first learner step: "
+         "s after launch (<=) / first_update_s", "param lag", "wall s"], rows)
+
+  print("### Learner off: ActorWorkers only (parameters published every "
+        f"{out['publish_interval'] * 1e3:.0f} ms, inserts never held back)\n")
+  one = off.get(counts[0])
+  one_rate = one["split_rate"] if _ok(one) else None
+  rows = []
+  for n in counts:
+    r = off.get(n)
+    if not _ok(r):
+      rows.append([n, "failed"] + [""] * 7)
+      continue
+    rows.append([
+        n, fmt(r["actor_steps_per_second"], ",.0f"),
+        fmt(r["env_steps"] / r["seconds"], ",.0f"),
+        ratio(r["actor_steps_per_second"], one_rate),
+        ratio(r["actor_steps_per_second"], base["steady_steps_per_second"]),
+        fmt(r["actor_steps_per_second"] / n, ",.0f"),
+        fmt(r["insert_items_per_second"], ",.0f"),
+        fmt(r["insert_calls_per_second"], ",.0f"),
+        fmt(r["wall_seconds"])])
+  table(["actors", "actors' steps/s (sum)", "steps/s (driver clock)",
+         f"x {counts[0]} actor", "x single (steady)", "per actor",
+         "server inserts items/s", "insert calls/s", "wall s"], rows)
+
+  print("### Replay rates, learner on (from the summaries: one transition "
+        "per env step, 32 per insert call; one sample call of "
+        f"{out['spec'].get('batch_size', '?')} items and one "
+        "update_priorities call per learner update)\n")
+  rows = []
+  for n in counts:
+    r = on.get(n)
+    if not _ok(r):
+      continue
+    items = r["actor_steps_per_second"]
+    updates = r["learner"].get("updates_per_second", 0.0)
+    rows.append([n, fmt(items, ",.0f"), fmt(items / 32, ",.0f"),
+                 fmt(updates, ",.0f"),
+                 fmt(updates * out["spec"].get("batch_size", 0), ",.0f")])
+  table(["actors", "inserted items/s", "insert calls/s", "sample calls/s",
+         "sampled items/s"], rows)
+
+  print("### Where an actor's time goes (us per env step, share of the "
+        "actor's loop time)\n")
+  keys = [("act_s", "policy"), ("env_s", "env stepping"),
+          ("adder_s", "adder (n-step)"), ("insert_send_s", "insert sends"),
+          ("insert_wait_s", "insert replies + limiter waits"),
+          ("params_s", "parameter polls + fetches"), ("other_s", "other")]
+  columns = [(f"on-{n}", on[n]["split"]) for n in counts if _ok(on.get(n))]
+  columns += [(f"off-{n}", off[n]["split"]) for n in counts
+              if _ok(off.get(n))]
+  rows = []
+  for key, name in keys + [("total_s", "total")]:
+    cells = []
+    for _, split in columns:
+      if key not in split:
+        cells.append("(in other)")
+      else:
+        share = "" if key == "total_s" else (
+            f" ({pct(split[key] / split['total_s'])})")
+        cells.append(f"{us(split[key])}{share}")
+    rows.append([name] + cells)
+  table(["per env step"] + [c for c, _ in columns], rows)
+  print("(on-N: the CLI's summary has policy, env and insert wait; adder, "
+        "insert sends and parameter fetches are in \"other\" there. off-N: "
+        "the same loop with every part timed.)\n")
+
+  p = out.get("probe")
+  if _ok(p):
+    lat, calls = p["latency"], p["calls"]
+    print("### Parameter-update latency (idle Ray; median, p10-p90 over "
+          f"{lat['total_s']['n']} repetitions; "
+          f"{lat['params_bytes'] / 1024:.0f} KiB of parameters)\n")
+    table(["step", "median ms", "p10-p90 ms"],
+          [[name, ms(lat[key]["median"]),
+            f"{ms(lat[key]['p10'])}-{ms(lat[key]['p90'])}"]
+           for key, name in (
+               ("put_s", "learner: device_get + ray.put"),
+               ("publish_s", "coordinator.publish round trip"),
+               ("fetch_s", "actor: latest_params + ray.get(ref) + "
+                           "device_put"),
+               ("total_s", "put to usable in the actor"))])
+    print(f"An actor polls every {lat['poll_interval_s'] * 1e3:.0f} ms, so "
+          "a new version is in use on average "
+          f"{ms(lat['total_s']['median'] + lat['poll_interval_s'] / 2)} ms "
+          "after the learner's put (plus the rest of the step in progress)."
+          "\n")
+    print("### Replay server, cost per call (one at a time: round trip; "
+          f"{calls['reps']} pipelined: service time)\n")
+    table(["call", "round trip ms (median)", "service ms", "calls/s the "
+           "server can take"],
+          [["empty (stats)", ms(calls["empty_round_trip_s"]["median"]), "-",
+            "-"],
+           [f"insert, {calls['items_per_insert']} transitions",
+            ms(calls["insert_round_trip_s"]["median"]),
+            ms(calls["insert_service_s"]),
+            fmt(1 / calls["insert_service_s"], ",.0f")
+            if calls["insert_service_s"] else "-"],
+           [f"sample, {p['spec']['batch_size']} transitions",
+            ms(calls["sample_round_trip_s"]["median"]),
+            ms(calls["sample_service_s"]),
+            fmt(1 / calls["sample_service_s"], ",.0f")],
+           ["update_priorities", "-", ms(calls["priorities_service_s"]),
+            fmt(1 / calls["priorities_service_s"], ",.0f")
+            if calls["priorities_service_s"] else "-"]])
+    if calls["samples_refused"]:
+      print(f"(the limiter refused {calls['samples_refused']} sample calls)\n")
+
+  m = out.get("model")
+  if m:
+    i = m["inputs"]
+    sp = i["one_actor_split_s_per_step"]
+    n = m["num_actors"]
+    print(f"### Model: {n} actors on a machine with >= {n + 1} cores "
+          "(A MODEL, NOT A MEASUREMENT: this machine has "
+          f"{out['cpu_count']} cores)\n")
+    print("Inputs (measured here):")
+    print(f"- one actor, learner off: {i['one_actor_steps_per_second']:,.0f} "
+          f"steps/s = {us(sp['total_s'])} us per step: policy "
+          f"{us(sp['act_s'])}, env {us(sp['env_s'])}, adder "
+          f"{us(sp['adder_s'])}, insert sends {us(sp['insert_send_s'])}, "
+          f"insert replies {us(sp['insert_wait_s'])}, parameter polls "
+          f"{us(sp['params_s'])}, other {us(sp['other_s'])}")
+    print(f"- replay server service time per call: insert of "
+          f"{i['items_per_insert']} {ms(i['insert_service_s'])} ms, sample "
+          f"{ms(i['sample_service_s'])} ms, update_priorities "
+          f"{ms(i['priorities_service_s'])} ms; sample round trip "
+          f"{ms(i['sample_round_trip_s'])} ms")
+    print(f"- samples_per_insert {i['samples_per_insert']:g}, batch "
+          f"{i['batch_size']}: the limiter allows one learner update per "
+          f"{i['batch_size'] / i['samples_per_insert']:g} env steps")
+    lr = i["learner_updates_per_second"]
+    print(f"- the learner's update rate when not waiting for samples "
+          f"(best learner-on run here): "
+          f"{fmt(lr, ',.0f') if lr is not None else 'not measured'} "
+          "updates/s")
+    print("\nResult:")
+    print(f"- actors: each on its own core, worst case every insert queued "
+          f"behind the other {n - 1} actors' ({us((n - 1) * i['insert_service_s'] / i['items_per_insert'])}"
+          f" us per step more): {m['per_actor_steps_per_second_worst_queue']:,.0f}"
+          f" steps/s each, {m['actors_bound_steps_per_second']:,.0f} together")
+    print(f"- server, inserting only: {m['server_bound_steps_per_second']:,.0f}"
+          " steps/s")
+    print(f"- predicted: min of the two = {m['predicted_steps_per_second']:,.0f}"
+          f" steps/s = {m['predicted_speedup_over_one_actor']:.2f}x one actor"
+          f" ({'meets' if m['meets_six_x'] else 'MISSES'} the >= "
+          f"{SIX_X:g}x target)")
+    print(f"- server busy with inserts {pct(m['server_insert_load'])}; the "
+          f"rest serves {m['server_spare_updates_per_second']:,.0f} learner "
+          "updates/s (sample + update_priorities each); the ratio asks for "
+          f"{m['ratio_updates_per_second']:,.0f}/s, the learner does "
+          f"{m['learner_updates_per_second_used']:,.0f}/s: "
+          f"{'fits' if m['learner_calls_fit'] else 'DOES NOT FIT'} (server "
+          f"load {pct(m['server_total_load'])})")
+    print(f"- a learner sample's worst-case reply (round trip + its last "
+          f"priority update + one insert per actor ahead): "
+          f"{ms(m['worst_sample_reply_s'])} ms; with one sample in flight "
+          "during each update, the learner is never starved while the "
+          "limiter allows sampling as long as an update takes at least that"
+          f", i.e. up to {m['never_starved_up_to_updates_per_second']:,.0f} "
+          "updates/s")
+    if m["learner_on_cap_steps_per_second"] is not None:
+      print(f"- learner on: the limiter lets actors run at most "
+            f"{i['batch_size'] / i['samples_per_insert']:g} x the learner's "
+            f"updates/s = {m['learner_on_cap_steps_per_second']:,.0f} steps/s"
+            f" with this learner; {SIX_X:g}x one actor needs "
+            f"{SIX_X * i['one_actor_steps_per_second'] * i['samples_per_insert'] / i['batch_size']:,.0f}"
+            " updates/s")
+    print()
+
+
+# --- main -------------------------------------------------------------------
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4],
+                 help="actor counts (default 1 2 4)")
+  p.add_argument("--num-steps", type=int, default=20_000,
+                 help="env steps per run, every configuration")
+  p.add_argument("--replay", choices=["device", "reverb"], default="device",
+                 help="replay backend (reverb needs the .venv python)")
+  p.add_argument("--quick", action="store_true",
+                 help="a check: actors 1 2, 5,000 steps, fewer repetitions")
+  p.add_argument("--python", default=sys.executable,
+                 help="interpreter of every run (default: this one)")
+  p.add_argument("--publish-interval", type=float, default=0.02,
+                 help="learner off: seconds between parameter versions the "
+                      "driver publishes (0: only the first)")
+  p.add_argument("--latency-reps", type=int, default=50)
+  p.add_argument("--call-reps", type=int, default=200)
+  p.add_argument("--model-actors", type=int, default=8)
+  timing.add_run_args(p, "keep the CLI runs' folders (default: deleted)")
+  p.set_defaults(timeout=600.0)
+  p.add_argument("--_actors-only", type=int, default=None,
+                 help=argparse.SUPPRESS)
+  p.add_argument("--_probe", action="store_true", help=argparse.SUPPRESS)
+  p.add_argument("--_out", default=None, help=argparse.SUPPRESS)
+  args = p.parse_args()
+
+  if args._actors_only is not None or args._probe:  # a child: nothing heavy yet
+    if args._probe:
+      result = probe(args.replay, args.latency_reps, args.call_reps)
+    else:
+      result = actors_only(args._actors_only, args.num_steps, args.replay,
+                           args.publish_interval)
+    with open(args._out, "w") as f:
+      json.dump(result, f, indent=1)
+    return
+
+  if args.quick:
+    args.actors, args.num_steps = [1, 2], 5_000
+    args.latency_reps, args.call_reps = 20, 100
+  counts = sorted(set(args.actors))
+  timing.require_paths([args.python])
+  stamp, log_dir, run_root = timing.start_session(NAME, f"{NAME}-")
+  env = timing.child_env()
+  env["PYTHONPATH"] = os.pathsep.join(
+      [ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+  print(f"{AGENT} on {ENV}: single-process baseline, then actors {counts} "
+        f"learner on / learner off, probe, baseline again; "
+        f"{args.num_steps:,} steps per run, replay {args.replay}, "
+        f"{os.cpu_count()} cores; logs in {os.path.relpath(log_dir, ROOT)}",
+        flush=True)
+  out: dict[str, Any] = {
+      "benchmark": NAME, "time": stamp, "agent": AGENT, "env": ENV,
+      "num_steps": args.num_steps, "replay": args.replay,
+      "actor_counts": counts, "publish_interval": args.publish_interval,
+      "args": vars(args), "relay_git": timing.git_state(),
+      "cpu_count": os.cpu_count(), "python": args.python,
+      "single": [], "learner_on": [], "learner_off": [], "probe": None,
+      "spec": {}}
+  started = time.time()
+  try:
+    def single() -> None:
+      r = run_cli(args.python, "single", 0, args, run_root, log_dir, env)
+      r["label"] = f"single-{len(out['single']) + 1}"
+      out["single"].append(r)
+      print(_describe(r), flush=True)
+
+    single()
+    for n in counts:
+      r = run_cli(args.python, "distributed", n, args, run_root, log_dir, env)
+      out["learner_on"].append(r)
+      print(_describe(r), flush=True)
+      r = run_child(["--_actors-only", str(n)], f"off-{n}", args, log_dir,
+                    env)
+      r["num_actors"] = n
+      if _ok(r):
+        r["actor_steps_per_second"] = sum(
+            a.get("steps_per_second", 0.0) for a in r["actors"].values())
+        r["split"] = actor_split(r["actors"], (
+            "act_s", "env_s", "adder_s", "insert_send_s", "insert_wait_s",
+            "params_s"))
+        r["split_rate"] = (1.0 / r["split"]["total_s"] * n
+                           if r["split"] else None)
+      out["learner_off"].append(r)
+      print(_describe(r), flush=True)
+    r = run_child(["--_probe"], "probe", args, log_dir, env)
+    out["probe"] = r
+    print(_describe(r), flush=True)
+    single()
+  finally:
+    if not args.keep_runs:
+      shutil.rmtree(run_root, ignore_errors=True)
+  out["session_seconds"] = time.time() - started
+
+  singles = [r for r in out["single"] if _ok(r)]
+  mean = lambda xs: statistics.mean(xs) if xs else None  # pylint: disable=unnecessary-lambda-assignment
+  out["baseline"] = {
+      "steps_per_second": mean([r["steps_per_second"] for r in singles]),
+      "steady_steps_per_second": mean(
+          [r["train_csv"]["steady_steps_per_second"] for r in singles
+           if r["train_csv"].get("steady_steps_per_second")])}
+  if _ok(out["probe"]):
+    out["spec"] = out["probe"]["spec"]
+  one = next((r for r in out["learner_off"] if r["num_actors"] == 1), None)
+  learner_rates = [r["learner_busy_updates_per_second"]
+                   for r in out["learner_on"]
+                   if _ok(r) and r.get("learner_busy_updates_per_second")]
+  out["model"] = None
+  if _ok(one) and one.get("split") and _ok(out["probe"]):
+    out["model"] = model(one, out["probe"],
+                         max(learner_rates) if learner_rates else None,
+                         args.model_actors)
+  report(out)
+  path = timing.write_results(f"{NAME}-{stamp}", out)
+  print(f"session {out['session_seconds']:.0f} s; wrote "
+        f"{os.path.relpath(path, ROOT)}")
+
+
+if __name__ == "__main__":
+  main()
