@@ -49,14 +49,23 @@ bracket the session's noise; their mean is the baseline).
                the adder, the insert sends and the parameter polls, so the
                time split is complete. The server's stats() gives the
                insert rate.
-  probe        --_probe, its own process: parameter-update latency (device
-               get + ray.put, coordinator.publish round trip, then an
+  probe        --_probe, its own process, Ray otherwise idle:
+               parameter-update latency (the learner's device_get +
+               ray.put, the coordinator.publish round trip, then an
                ActorWorker's own blocking fetch: latest_params, ray.get of
-               the ref, device_put; median of --latency-reps) and the
-               replay server's per-call cost (insert of 32 transitions,
-               sample of one batch, update_priorities; one at a time for
-               the round trip, and --call-reps pipelined for the service
-               time, i.e. the server's capacity).
+               the ref, device_put; median of --latency-reps), and the
+               replay server's cost per call (the runner's ReplayServer
+               with the agent's spec, plus one extra method, see below):
+               insert of 32 transitions, sample of one batch,
+               update_priorities, one at a time (round trip) and
+               --call-reps pipelined (wall per call, and the server
+               process's CPU time per call from /proc: its work, whoever
+               calls, which bounds its capacity); the same calls on a
+               ReplayServer object in the probe's own process (no Ray); the
+               mix a learner-on run asks for (per learner update a sample,
+               an update_priorities and 8/32 of an insert); and an insert
+               whose 32 items arrive stacked (one array per field: a
+               possible change, not the runner's).
 
 The learner-off server is replay_server.ReplayServer with may_insert()
 always True. Shrinking samples_per_insert with dataclasses.replace would
@@ -66,10 +75,14 @@ preset, the whole capacity for a tiny ratio), so each 32-item insert would
 cost the server 32 one-item adds instead of 4 eight-item ones, not what the
 real run does.
 
-The model (printed last, and so labelled) predicts 8 actors on a machine
-with a core per process from the 1-actor learner-off profile and the
-server's per-call costs; on this machine (os.cpu_count() is printed) it is
-a model, not a measurement.
+The model (printed last, and so labelled) predicts 8 actors, each on its
+own core, from the 1-actor learner-off profile and the server's CPU time
+per call: the bound min(8 x one actor, server capacity for inserts), then
+mean value analysis of the closed loop (each actor works 32 steps, sends
+an insert and waits for its reply: at most one insert per actor queues at
+the server), then whether the learner's calls fit into what the server
+has left and how late a learner's prefetched sample can be. On this
+machine (os.cpu_count() is printed) it is a model, not a measurement.
 
 Results go to benchmarks/results/distributed_throughput-<time>.json, per-run
 logs to benchmarks/results/logs/distributed_throughput-<time>/ (git-ignored).
@@ -103,13 +116,18 @@ SIX_X = 6.0  # the design target: >= 6x one actor's throughput at 8 actors
 # --- child processes (hidden modes) ----------------------------------------
 
 def _start_ray(num_cpus: int) -> Any:
-  """Enters a loopback-only network namespace, then imports and starts a
-  local Ray as the runner does (experiments/distributed/ray_cluster.py).
+  """Enters a loopback-only network namespace with a reaper (as the
+  command line does for a local distributed run: whatever of Ray is left
+  when this process ends, even killed, is killed), then imports and starts
+  a local Ray as the runner does (experiments/distributed/ray_cluster.py).
   Must run before numpy, JAX or Ray start threads."""
   from experiments import network_isolation  # pylint: disable=g-import-not-at-top
   problem = network_isolation.isolate_network()
   if problem:
     print(f"warning: not network-isolated: {problem}", file=sys.stderr)
+  else:
+    from experiments import namespace_reaper  # pylint: disable=g-import-not-at-top
+    namespace_reaper.start()
   import ray  # pylint: disable=g-import-not-at-top
   ray.init(num_cpus=num_cpus, include_dashboard=False,
            _node_ip_address="127.0.0.1", log_to_driver=False,
@@ -141,9 +159,9 @@ def _setup(replay: str, num_actors: int, num_steps: int) -> dict[str, Any]:
           "params": params, "num_envs": num_envs}
 
 
-def _classes() -> tuple[type, type]:
-  """(TimedActor, UnlimitedServer): the runner's ActorWorker and
-  ReplayServer with what this benchmark needs added. Defined after the
+def _classes() -> tuple[type, type, type]:
+  """(TimedActor, UnlimitedServer, ProbeServer): the runner's ActorWorker
+  and ReplayServer with what this benchmark needs added. Defined after the
   imports (they import JAX and Ray); Ray ships them to its workers by
   value."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -208,7 +226,17 @@ def _classes() -> tuple[type, type]:
     def may_insert(self) -> bool:
       return True
 
-  return TimedActor, UnlimitedServer
+  class ProbeServer(replay_server.ReplayServer):
+    """The runner's replay server, also taking an insert's items stacked
+    (one array per field instead of one per item and field), to measure
+    what that would save."""
+
+    def insert_stacked(self, stacked: Any, params_version: int) -> bool:
+      count = len(jax.tree_util.tree_leaves(stacked)[0])
+      return self.insert([jax.tree_util.tree_map(lambda x: x[i], stacked)
+                          for i in range(count)], params_version)
+
+  return TimedActor, UnlimitedServer, ProbeServer
 
 
 def _distinct_items(example: Any, count: int, seed: int) -> list[Any]:
@@ -241,7 +269,7 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
   try:
     s = _setup(replay, num_actors, num_steps)
     config, agent, num_envs = s["config"], s["agent"], s["num_envs"]
-    timed_actor, unlimited_server = _classes()
+    timed_actor, unlimited_server, _ = _classes()
     budget = int(math.ceil(num_steps / num_envs) * num_envs)
     env_vars = {"env_vars": distributed_runner.CPU_ENV}
     coordinator = ray.remote(coordinator_lib.Coordinator).options(
@@ -315,12 +343,12 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
   try:
     s = _setup(replay, 1, 10_000)
     config, agent = s["config"], s["agent"]
-    timed_actor, _ = _classes()
+    timed_actor, _, probe_server = _classes()
     env_vars = {"env_vars": distributed_runner.CPU_ENV}
     coordinator = ray.remote(coordinator_lib.Coordinator).options(
         num_cpus=0).remote(10_000, s["num_envs"])
     # The runner's own server, limiter and all (the agent's spec).
-    server = ray.remote(replay_server.ReplayServer).options(
+    server = ray.remote(probe_server).options(
         num_cpus=0, runtime_env=env_vars).remote(
             agent.replay, s["example"], config.replay, None, config.seed, 1)
     info = ray.get(server.info.remote())
@@ -356,8 +384,10 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
         np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(s["params"])))
     latency["poll_interval_s"] = workers.PARAMS_POLL_SECONDS
 
-    # The replay server's per-call costs: one at a time (round trip) and
-    # pipelined (the server's service time per call: its capacity).
+    # The replay server's per-call costs: one at a time (round trip), and
+    # pipelined (wall time per call, and the server process's CPU time per
+    # call: its work, whoever calls). The agent's spec: the limiter needs
+    # min_size items and then 8 inserted per sampled batch.
     batch = workers.INSERT_BATCH
     pool = [_distinct_items(s["example"], batch, i) for i in range(8)]
     spec = agent.replay
@@ -373,36 +403,80 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
       return result
 
     for _ in range(3):  # compiles the sampler
-      sample()
-    calls: dict[str, Any] = {}
-    calls["empty_round_trip_s"] = _quantiles(
-        _timed_calls(lambda: ray.get(server.stats.remote()), call_reps))
-    calls["insert_round_trip_s"] = _quantiles(_timed_calls(
-        lambda: ray.get(server.insert.remote(pool[0], 0)), call_reps))
-    calls["sample_round_trip_s"] = _quantiles(_timed_calls(sample, call_reps))
-    # Pipelined inserts; the sample after them waits for every add they
-    # dispatched (device replay dispatches adds asynchronously).
-    start = time.perf_counter()
-    ray.get([server.insert.remote(pool[i % len(pool)], 0)
-             for i in range(call_reps)])
-    sample()
-    calls["insert_service_s"] = max(0.0, (
-        time.perf_counter() - start - calls["sample_round_trip_s"]["median"])
-        / call_reps)
-    start = time.perf_counter()
-    results = ray.get([server.sample.remote() for _ in range(call_reps)])
-    calls["sample_service_s"] = (time.perf_counter() - start) / call_reps
-    nones += sum(r is None for r in results)
-    keys = next(r for r in results if r is not None)[0].keys
+      keys = sample()[0].keys
     priorities = np.ones(np.shape(keys), np.float32)
-    start = time.perf_counter()
-    ray.get([server.update_priorities.remote(keys, priorities)
-             for _ in range(call_reps)])
-    sample()  # waits for the dispatched priority updates too
-    calls["priorities_service_s"] = max(0.0, (
-        time.perf_counter() - start - calls["sample_round_trip_s"]["median"])
-        / call_reps)
+    for _ in range(3):  # compiles the priority update
+      ray.get(server.update_priorities.remote(keys, priorities))
+    # A priority update makes a weak-typed leaf of the device buffer's
+    # state strong (flashbax's max_recorded_priority): the next insert and
+    # priority update compile again, once. Not timed either.
+    ray.get(server.insert.remote(pool[0], 0))
+    ray.get(server.update_priorities.remote(keys, priorities))
+    sample()
+    cpu = lambda: _process_cpu_seconds(info["pid"])  # pylint: disable=unnecessary-lambda-assignment
+    calls: dict[str, Any] = {}
+    for name, call in (
+        ("empty", lambda: ray.get(server.stats.remote())),
+        ("insert", lambda: ray.get(server.insert.remote(pool[0], 0))),
+        ("sample", sample),
+        ("priorities", lambda: ray.get(
+            server.update_priorities.remote(keys, priorities)))):
+      calls[f"{name}_round_trip_s"] = _quantiles(_timed_calls(call, call_reps))
+
+    def pipelined(name: str, make_call: Any, then_sample: bool) -> None:
+      """`call_reps` calls at once; with `then_sample`, one sample after
+      them, which waits for the work they dispatched (the device replay
+      runs its adds and priority updates asynchronously), less a sample's
+      own cost."""
+      c0, t0 = cpu(), time.perf_counter()
+      results = ray.get([make_call(i) for i in range(call_reps)])
+      if then_sample:
+        sample()
+      wall, used = time.perf_counter() - t0, cpu() - c0
+      if then_sample:
+        wall -= calls["sample_round_trip_s"]["median"]
+        used -= calls.get("sample_cpu_s", 0.0)
+      calls[f"{name}_wall_s"] = max(0.0, wall / call_reps)
+      calls[f"{name}_cpu_s"] = max(0.0, used / call_reps)
+      if name == "sample":
+        nonlocal nones
+        nones += sum(r is None for r in results)
+
+    pipelined("empty", lambda i: server.stats.remote(), False)
+    pipelined("sample", lambda i: server.sample.remote(), False)
+    pipelined("insert", lambda i: server.insert.remote(pool[i % len(pool)], 0),
+              True)
+    pipelined("priorities",
+              lambda i: server.update_priorities.remote(keys, priorities),
+              True)
+    stacked_pool = [jax.tree_util.tree_map(lambda *x: np.stack(x), *items)
+                    for items in pool]
+    pipelined("stacked_insert", lambda i: server.insert_stacked.remote(
+        stacked_pool[i % len(pool)], 0), True)
+    # What the learner-on ratio asks of the server per learner update: a
+    # sample, a priority update and batch / samples_per_insert / 32
+    # inserts, mixed as they come (the sum of the parts, checked).
+    per_insert = max(1, round(batch * spec.samples_per_insert
+                              / spec.batch_size))
+    mixed = []
+    for i in range(call_reps // per_insert):
+      mixed.append(lambda i=i: server.insert.remote(pool[i % len(pool)], 0))
+      mixed += [server.sample.remote, lambda: server.update_priorities.remote(
+          keys, priorities)] * per_insert
+    c0, t0 = cpu(), time.perf_counter()
+    ray.get([make() for make in mixed])
+    sample()
+    updates = call_reps // per_insert * per_insert
+    calls["mixed_updates"] = updates
+    calls["mixed_cpu_per_update_s"] = max(0.0, (
+        cpu() - c0 - calls["sample_cpu_s"]) / updates)
+    calls["mixed_wall_per_update_s"] = max(0.0, (
+        time.perf_counter() - t0 - calls["sample_round_trip_s"]["median"])
+        / updates)
     calls["samples_refused"] = nones
+    calls.update(_in_process_costs(replay_server.ReplayServer(
+        agent.replay, s["example"], config.replay, None, config.seed, 1),
+        pool, call_reps, warm_calls))
     calls["items_per_insert"] = batch
     calls["reps"] = call_reps
     return {"replay": info["description"], "latency": latency,
@@ -413,6 +487,59 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
             "num_envs": s["num_envs"]}
   finally:
     ray.shutdown()
+
+
+def _in_process_costs(server: Any, pool: Sequence[Any], reps: int,
+                      warm_calls: int) -> dict[str, float]:
+  """The same server calls without Ray (a ReplayServer object in this
+  process): seconds per insert, sample and update_priorities, the work a
+  call costs besides Ray's (the rest of a call's server CPU time is Ray's:
+  receiving, deserializing the arguments, serializing the reply)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  try:
+    for i in range(warm_calls):
+      server.insert(pool[i % len(pool)], 0)
+    for _ in range(3):
+      keys = server.sample()[0].keys
+    priorities = np.ones(np.shape(keys), np.float32)
+    for _ in range(3):
+      server.update_priorities(keys, priorities)
+    server.insert(pool[0], 0)  # compiles again after a priority update
+    server.update_priorities(keys, priorities)
+    server.sample()
+    refused = 0
+
+    def sample() -> None:
+      nonlocal refused
+      refused += server.sample() is None
+
+    def timed(call: Any, then_sample: bool) -> float:
+      start = time.perf_counter()
+      for i in range(reps):
+        call(i)
+      if then_sample:  # waits for the work dispatched asynchronously
+        sample()
+      return time.perf_counter() - start
+
+    # Inserts first: the limiter then allows every sample below.
+    inserts = timed(lambda i: server.insert(pool[i % len(pool)], 0), True)
+    per_sample = timed(lambda i: sample(), False) / reps
+    updates = timed(lambda i: server.update_priorities(keys, priorities),
+                    True)
+    return {"in_process_insert_s": max(0.0, inserts - per_sample) / reps,
+            "in_process_sample_s": per_sample,
+            "in_process_priorities_s": max(0.0, updates - per_sample) / reps,
+            "in_process_samples_refused": refused}
+  finally:
+    server.close()
+
+
+def _process_cpu_seconds(pid: int) -> float:
+  """User + system CPU seconds of process `pid` so far (/proc, 10 ms
+  ticks)."""
+  with open(f"/proc/{pid}/stat") as f:
+    fields = f.read().rsplit(")", 1)[1].split()
+  return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed_calls(call: Any, reps: int) -> list[float]:
@@ -474,14 +601,13 @@ def actor_split(actors: Mapping[str, Mapping[str, float]],
   return out
 
 
-def run_cli(python: str, runner: str, num_actors: int, args: Any,
+def run_cli(label: str, runner: str, num_actors: int, args: Any,
             run_root: str, log_dir: str, env: Mapping[str, str]
             ) -> dict[str, Any]:
-  """One `experiments.train` run; its record with the figures read from
-  its run folder."""
-  label = "single" if runner == "single" else f"on-{num_actors}"
+  """One `experiments.train` run (log LABEL.log); its record with the
+  figures read from its run folder."""
   run_dir = os.path.join(run_root, f"{label}-{time.time_ns()}")
-  cmd = [python, "-m", "experiments.train", "--runner", runner,
+  cmd = [args.python, "-m", "experiments.train", "--runner", runner,
          "--agent", AGENT, "--env", ENV, "--replay", args.replay,
          "--num-steps", str(args.num_steps), "--compilation-cache-dir", "",
          "--no-progress", "--no-tensorboard", "--eval-every", "0",
@@ -512,6 +638,7 @@ def run_cli(python: str, runner: str, num_actors: int, args: Any,
         actors=actors, learner=learner,
         mean_param_lag=extra.get("mean_param_lag"),
         restarts=extra.get("restarts"),
+        replay_stats=extra.get("replay_stats") or {},
         actor_steps_per_second=sum(a.get("steps_per_second", 0.0)
                                    for a in actors.values()),
         split=actor_split(actors, ("act_s", "env_s", "insert_wait_s")))
@@ -574,55 +701,88 @@ def _describe(record: Mapping[str, Any]) -> str:
 
 # --- the model --------------------------------------------------------------
 
+def mva(customers: int, think_s: float, service_s: float
+        ) -> tuple[float, float, float]:
+  """Mean value analysis of a closed system: `customers` clients, each
+  working `think_s` between calls to one FIFO server that takes
+  `service_s` per call. Returns (calls/s, mean response s, mean number at
+  the server)."""
+  calls = response = queue = 0.0
+  for n in range(1, customers + 1):
+    response = service_s * (1.0 + queue)
+    calls = n / (think_s + response)
+    queue = calls * response
+  return calls, response, queue
+
+
 def model(one_actor: Mapping[str, Any], probe_result: Mapping[str, Any],
           learner_rate: float | None, num_actors: int) -> dict[str, Any]:
-  """Predicted learner-off throughput of `num_actors` actors, each on its
-  own core, and whether the learner's calls fit into the replay server's
-  remaining capacity. Inputs: the 1-actor learner-off profile, the
-  probe's server costs, the learner's compute-limited update rate."""
+  """Predicted throughput of `num_actors` actors, each on its own core,
+  against one replay server, and whether the learner's calls fit into the
+  server's remaining capacity. Inputs: the 1-actor learner-off profile,
+  the probe's per-call server costs (the server process's CPU time per
+  call), the learner's update rate when not waiting for samples."""
   calls, spec = probe_result["calls"], probe_result["spec"]
   per_call = calls["items_per_insert"]
   split = one_actor["split"]
-  r1 = 1.0 / split["total_s"]                   # one actor, steps/s
-  s_ins = calls["insert_service_s"]
-  s_samp = calls["sample_service_s"]
-  s_prio = calls["priorities_service_s"]
+  r1 = 1.0 / split["total_s"]                 # one actor, steps/s
+  s_ins = calls["insert_cpu_s"]
+  s_samp = calls["sample_cpu_s"]
+  s_prio = calls["priorities_cpu_s"]
   sample_rt = calls["sample_round_trip_s"]["median"]
-  # Each actor waits for its insert's reply right after sending it, so at
-  # most one insert per actor is at the server: worst case an actor's
-  # insert queues behind every other actor's.
-  queue_per_step = (num_actors - 1) * s_ins / per_call
-  r_n = 1.0 / (split["total_s"] + queue_per_step)
-  actors_bound = num_actors * r_n
-  server_bound = per_call / s_ins               # server doing inserts only
-  x = min(actors_bound, server_bound)
-  insert_load = x / per_call * s_ins            # server busy fraction
-  per_update = s_samp + s_prio                  # a learner step's calls
-  ratio_updates = x * spec["samples_per_insert"] / spec["batch_size"]
+  steps_per_update = spec["batch_size"] / spec["samples_per_insert"]
+  # An actor's cycle: `per_call` steps, then it waits for its insert's
+  # reply (it sends one insert and waits for it). Think time: the cycle
+  # measured with one actor less the server's work in it.
+  cycle = per_call * split["total_s"]
+  think = max(cycle - s_ins, 0.0)
+  simple = min(num_actors * r1, per_call / s_ins)  # no queueing
+  mva_calls, mva_response, mva_queue = mva(num_actors, think, s_ins)
+  x = mva_calls * per_call
+  insert_load = mva_calls * s_ins
+  per_update = s_samp + s_prio                # a learner step's two calls
+  ratio_updates = x / steps_per_update        # what the limiter allows
   learner_updates = (ratio_updates if learner_rate is None
                      else min(learner_rate, ratio_updates))
-  spare_updates = (1.0 - insert_load) / per_update
-  # The learner keeps one sample in flight while it updates; the reply is
-  # there in time if the server answers within one update even behind
-  # its own last priority update and one insert per actor.
+  spare_updates = max(0.0, 1.0 - insert_load) / per_update
+  # The learner keeps one sample in flight while it updates: the batch is
+  # there in time when the server answers within one update, even behind
+  # the learner's own last priority update and the inserts ahead of it
+  # (at most one per actor: each waits for its reply before the next).
   worst_reply = sample_rt + s_prio + num_actors * s_ins
+  mean_reply = sample_rt + s_prio + mva_queue * s_ins
+  # Learner on, at the limiter's ratio: per update, one sample, one
+  # priority update and steps_per_update / per_call inserts (measured
+  # mixed; the sum of the parts when not).
+  parts = per_update + steps_per_update / per_call * s_ins
+  mixed = calls.get("mixed_cpu_per_update_s") or parts
+  server_on = 1.0 / max(mixed, parts)
+  on_caps = [server_on * steps_per_update, x]
+  if learner_rate is not None:
+    on_caps.append(learner_rate * steps_per_update)
   return {
       "num_actors": num_actors,
       "inputs": {"one_actor_steps_per_second": r1,
                  "one_actor_split_s_per_step": dict(split),
-                 "insert_service_s": s_ins, "sample_service_s": s_samp,
-                 "priorities_service_s": s_prio,
+                 "actor_cycle_s": cycle, "actor_think_s": think,
+                 "insert_server_s": s_ins, "sample_server_s": s_samp,
+                 "priorities_server_s": s_prio,
                  "sample_round_trip_s": sample_rt,
+                 "server_s_per_update_parts": parts,
+                 "server_s_per_update_mixed": calls.get(
+                     "mixed_cpu_per_update_s"),
                  "items_per_insert": per_call,
                  "samples_per_insert": spec["samples_per_insert"],
                  "batch_size": spec["batch_size"],
                  "learner_updates_per_second": learner_rate},
-      "per_actor_steps_per_second_worst_queue": r_n,
-      "actors_bound_steps_per_second": actors_bound,
-      "server_bound_steps_per_second": server_bound,
+      "bound_steps_per_second": simple,
+      "actors_alone_steps_per_second": num_actors * r1,
+      "server_inserts_only_steps_per_second": per_call / s_ins,
       "predicted_steps_per_second": x,
       "predicted_speedup_over_one_actor": x / r1,
+      "bound_speedup_over_one_actor": simple / r1,
       "meets_six_x": x / r1 >= SIX_X,
+      "insert_mean_response_s": mva_response,
       "server_insert_load": insert_load,
       "ratio_updates_per_second": ratio_updates,
       "learner_updates_per_second_used": learner_updates,
@@ -630,10 +790,11 @@ def model(one_actor: Mapping[str, Any], probe_result: Mapping[str, Any],
       "server_total_load": insert_load + learner_updates * per_update,
       "learner_calls_fit": learner_updates <= spare_updates,
       "worst_sample_reply_s": worst_reply,
+      "mean_sample_reply_s": mean_reply,
       "never_starved_up_to_updates_per_second": 1.0 / worst_reply,
-      "learner_on_cap_steps_per_second": (
-          None if learner_rate is None else
-          learner_rate * spec["batch_size"] / spec["samples_per_insert"]),
+      "learner_on_server_max_updates_per_second": server_on,
+      "learner_on_predicted_steps_per_second": min(on_caps),
+      "six_x_needs_updates_per_second": SIX_X * r1 / steps_per_update,
   }
 
 
@@ -645,6 +806,10 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def pct(a: float | None) -> str:
   return "-" if a is None else f"{100 * a:.0f}%"
+
+
+def count(v: int | None) -> str:
+  return "-" if v is None else f"{v:,}"
 
 
 def us(seconds: float | None) -> str:
@@ -689,7 +854,7 @@ def report(out: Mapping[str, Any]) -> None:
   for n in counts:
     r = on.get(n)
     if not _ok(r):
-      rows.append([n] + ["failed"] + [""] * 9)
+      rows.append([n] + ["failed"] + [""] * 8)
       continue
     c = r["train_csv"]
     rows.append([
@@ -700,13 +865,23 @@ def report(out: Mapping[str, Any]) -> None:
         ratio(r["steps_per_second"], base["steps_per_second"]),
         fmt(r["learner"].get("updates_per_second"), ".0f"),
         pct(r.get("learner_sample_wait_fraction")),
-        f"{fmt(c['first_learner_step_s'])} / "
-        f"{fmt(r['learner'].get('first_update_s'), '.2f')}",
         fmt(r["mean_param_lag"], ".1f"), fmt(r["wall_seconds"])])
   table(["actors", "actors' steps/s (sum)", "train.csv steps/s",
          "x single (steady)", "launch-to-end steps/s", "x single (launch)",
-         "learner updates/s", "learner sample wait", "first learner step: "
-         "s after launch (<=) / first_update_s", "param lag", "wall s"], rows)
+         "learner updates/s", "learner waits for samples",
+         "param lag (learner steps)", "wall s"], rows)
+
+  print("### Launch to the first learner step (s after launch; train.csv "
+        "has rows only at episode ends, so its figures are upper bounds)\n")
+  rows = []
+  for r in singles + [on[n] for n in counts if _ok(on.get(n))]:
+    c = r["train_csv"]
+    rows.append([r["label"], fmt(c["first_episode_s"], ".1f"),
+                 fmt(c["first_learner_step_s"], ".1f"),
+                 fmt(r["learner"].get("first_update_s"), ".2f")
+                 if "learner" in r else "-"])
+  table(["run", "first episode row", "first row with learner_steps > 0",
+         "first_update_s (from the learner loop's start)"], rows)
 
   print("### Learner off: ActorWorkers only (parameters published every "
         f"{out['publish_interval'] * 1e3:.0f} ms, inserts never held back)\n")
@@ -731,22 +906,31 @@ def report(out: Mapping[str, Any]) -> None:
          f"x {counts[0]} actor", "x single (steady)", "per actor",
          "server inserts items/s", "insert calls/s", "wall s"], rows)
 
-  print("### Replay rates, learner on (from the summaries: one transition "
-        "per env step, 32 per insert call; one sample call of "
-        f"{out['spec'].get('batch_size', '?')} items and one "
-        "update_priorities call per learner update)\n")
+  print("### Replay rates, learner on (the server's counters from the "
+        "summary's replay_stats over the actors' and the learner's loop "
+        "time; one transition per env step, 32 per insert call; per "
+        f"learner update one sample call of {out['spec'].get('batch_size', '?')}"
+        " items and one update_priorities call)\n")
   rows = []
   for n in counts:
     r = on.get(n)
     if not _ok(r):
       continue
-    items = r["actor_steps_per_second"]
-    updates = r["learner"].get("updates_per_second", 0.0)
-    rows.append([n, fmt(items, ",.0f"), fmt(items / 32, ",.0f"),
-                 fmt(updates, ",.0f"),
-                 fmt(updates * out["spec"].get("batch_size", 0), ",.0f")])
-  table(["actors", "inserted items/s", "insert calls/s", "sample calls/s",
-         "sampled items/s"], rows)
+    stats, learner = r.get("replay_stats") or {}, r["learner"]
+    loop = max((a["env_steps"] / a["steps_per_second"]
+                for a in r["actors"].values() if a.get("steps_per_second")),
+               default=0.0)
+    items = (stats["inserted"] / loop if stats.get("inserted") and loop
+             else r["actor_steps_per_second"])
+    batches = (stats["sampled_batches"] / learner["seconds"]
+               if stats.get("sampled_batches") and learner.get("seconds")
+               else learner.get("updates_per_second", 0.0))
+    rows.append([n, count(stats.get("inserted")), fmt(items, ",.0f"),
+                 fmt(items / 32, ",.0f"), count(stats.get("sampled_batches")),
+                 fmt(batches, ",.0f"),
+                 fmt(batches * out["spec"].get("batch_size", 0), ",.0f")])
+  table(["actors", "items inserted", "inserted items/s", "insert calls/s",
+         "batches sampled", "sample calls/s", "sampled items/s"], rows)
 
   print("### Where an actor's time goes (us per env step, share of the "
         "actor's loop time)\n")
@@ -793,89 +977,118 @@ def report(out: Mapping[str, Any]) -> None:
           f"{ms(lat['total_s']['median'] + lat['poll_interval_s'] / 2)} ms "
           "after the learner's put (plus the rest of the step in progress)."
           "\n")
-    print("### Replay server, cost per call (one at a time: round trip; "
-          f"{calls['reps']} pipelined: service time)\n")
-    table(["call", "round trip ms (median)", "service ms", "calls/s the "
-           "server can take"],
-          [["empty (stats)", ms(calls["empty_round_trip_s"]["median"]), "-",
-            "-"],
-           [f"insert, {calls['items_per_insert']} transitions",
-            ms(calls["insert_round_trip_s"]["median"]),
-            ms(calls["insert_service_s"]),
-            fmt(1 / calls["insert_service_s"], ",.0f")
-            if calls["insert_service_s"] else "-"],
-           [f"sample, {p['spec']['batch_size']} transitions",
-            ms(calls["sample_round_trip_s"]["median"]),
-            ms(calls["sample_service_s"]),
-            fmt(1 / calls["sample_service_s"], ",.0f")],
-           ["update_priorities", "-", ms(calls["priorities_service_s"]),
-            fmt(1 / calls["priorities_service_s"], ",.0f")
-            if calls["priorities_service_s"] else "-"]])
+    print("### Replay server, cost per call (one at a time: client round "
+          f"trip; {calls['reps']} pipelined: wall per call, and the server "
+          "process's CPU time per call = its work, which bounds its "
+          "capacity)\n")
+    rows = []
+    for key, name in (
+        ("empty", "empty (stats)"),
+        ("insert", f"insert, {calls['items_per_insert']} transitions"),
+        ("sample", f"sample, {p['spec']['batch_size']} transitions"),
+        ("priorities", f"update_priorities, {p['spec']['batch_size']}"),
+        ("stacked_insert", f"insert, {calls['items_per_insert']} stacked "
+                           "(not the runner's; a possible change)")):
+      server_s = calls[f"{key}_cpu_s"]
+      rt = calls.get(f"{key}_round_trip_s")
+      rows.append([name, ms(rt["median"]) if rt else "-",
+                   ms(calls[f"{key}_wall_s"]), ms(server_s),
+                   fmt(1 / server_s, ",.0f") if server_s else "-",
+                   ms(calls.get(f"in_process_{key}_s"))])
+    table(["call", "round trip ms (median)", "pipelined wall ms",
+           "server CPU ms", "calls/s at 100% server CPU",
+           "same call without Ray ms"], rows)
+    print(f"Mixed as the learner-on ratio asks (per learner update: a "
+          f"sample, an update_priorities and "
+          f"{p['spec']['batch_size'] / p['spec']['samples_per_insert'] / calls['items_per_insert']:g}"
+          f" inserts), {calls['mixed_updates']} updates pipelined: server "
+          f"CPU {ms(calls['mixed_cpu_per_update_s'])} ms, wall "
+          f"{ms(calls['mixed_wall_per_update_s'])} ms per update.\n")
     if calls["samples_refused"]:
       print(f"(the limiter refused {calls['samples_refused']} sample calls)\n")
 
   m = out.get("model")
   if m:
-    i = m["inputs"]
-    sp = i["one_actor_split_s_per_step"]
-    n = m["num_actors"]
-    print(f"### Model: {n} actors on a machine with >= {n + 1} cores "
-          "(A MODEL, NOT A MEASUREMENT: this machine has "
-          f"{out['cpu_count']} cores)\n")
-    print("Inputs (measured here):")
-    print(f"- one actor, learner off: {i['one_actor_steps_per_second']:,.0f} "
-          f"steps/s = {us(sp['total_s'])} us per step: policy "
-          f"{us(sp['act_s'])}, env {us(sp['env_s'])}, adder "
-          f"{us(sp['adder_s'])}, insert sends {us(sp['insert_send_s'])}, "
-          f"insert replies {us(sp['insert_wait_s'])}, parameter polls "
-          f"{us(sp['params_s'])}, other {us(sp['other_s'])}")
-    print(f"- replay server service time per call: insert of "
-          f"{i['items_per_insert']} {ms(i['insert_service_s'])} ms, sample "
-          f"{ms(i['sample_service_s'])} ms, update_priorities "
-          f"{ms(i['priorities_service_s'])} ms; sample round trip "
-          f"{ms(i['sample_round_trip_s'])} ms")
-    print(f"- samples_per_insert {i['samples_per_insert']:g}, batch "
-          f"{i['batch_size']}: the limiter allows one learner update per "
-          f"{i['batch_size'] / i['samples_per_insert']:g} env steps")
-    lr = i["learner_updates_per_second"]
-    print(f"- the learner's update rate when not waiting for samples "
-          f"(best learner-on run here): "
-          f"{fmt(lr, ',.0f') if lr is not None else 'not measured'} "
-          "updates/s")
-    print("\nResult:")
-    print(f"- actors: each on its own core, worst case every insert queued "
-          f"behind the other {n - 1} actors' ({us((n - 1) * i['insert_service_s'] / i['items_per_insert'])}"
-          f" us per step more): {m['per_actor_steps_per_second_worst_queue']:,.0f}"
-          f" steps/s each, {m['actors_bound_steps_per_second']:,.0f} together")
-    print(f"- server, inserting only: {m['server_bound_steps_per_second']:,.0f}"
-          " steps/s")
-    print(f"- predicted: min of the two = {m['predicted_steps_per_second']:,.0f}"
-          f" steps/s = {m['predicted_speedup_over_one_actor']:.2f}x one actor"
-          f" ({'meets' if m['meets_six_x'] else 'MISSES'} the >= "
-          f"{SIX_X:g}x target)")
-    print(f"- server busy with inserts {pct(m['server_insert_load'])}; the "
-          f"rest serves {m['server_spare_updates_per_second']:,.0f} learner "
-          "updates/s (sample + update_priorities each); the ratio asks for "
-          f"{m['ratio_updates_per_second']:,.0f}/s, the learner does "
-          f"{m['learner_updates_per_second_used']:,.0f}/s: "
-          f"{'fits' if m['learner_calls_fit'] else 'DOES NOT FIT'} (server "
-          f"load {pct(m['server_total_load'])})")
-    print(f"- a learner sample's worst-case reply (round trip + its last "
-          f"priority update + one insert per actor ahead): "
-          f"{ms(m['worst_sample_reply_s'])} ms; with one sample in flight "
-          "during each update, the learner is never starved while the "
-          "limiter allows sampling as long as an update takes at least that"
-          f", i.e. up to {m['never_starved_up_to_updates_per_second']:,.0f} "
-          "updates/s")
-    if m["learner_on_cap_steps_per_second"] is not None:
-      print(f"- learner on: the limiter lets actors run at most "
-            f"{i['batch_size'] / i['samples_per_insert']:g} x the learner's "
-            f"updates/s = {m['learner_on_cap_steps_per_second']:,.0f} steps/s"
-            f" with this learner; {SIX_X:g}x one actor needs "
-            f"{SIX_X * i['one_actor_steps_per_second'] * i['samples_per_insert'] / i['batch_size']:,.0f}"
-            " updates/s")
-    print()
+    _print_model(m, out["cpu_count"])
 
+
+def _print_model(m: Mapping[str, Any], cpu_count: int | None) -> None:
+  i = m["inputs"]
+  sp = i["one_actor_split_s_per_step"]
+  n = m["num_actors"]
+  spu = i["batch_size"] / i["samples_per_insert"]
+  print(f"### Model: {n} actors on a machine with >= {n + 1} cores\n")
+  print(f"THIS IS A MODEL, NOT A MEASUREMENT: this machine has {cpu_count} "
+        f"cores, so {n} actors cannot be measured here. It predicts from "
+        f"the profile measured above, assuming the {n} actors, the replay "
+        "server and the learner each have a core of their own (with "
+        f"{n + 1} cores two of them share one).\n")
+  print("Inputs (measured in this session):")
+  print(f"- one actor, learner off: {i['one_actor_steps_per_second']:,.0f} "
+        f"steps/s = {us(sp['total_s'])} us per step: policy "
+        f"{us(sp['act_s'])}, env {us(sp['env_s'])}, adder "
+        f"{us(sp['adder_s'])}, insert sends {us(sp['insert_send_s'])}, "
+        f"insert replies {us(sp['insert_wait_s'])}, parameter polls "
+        f"{us(sp['params_s'])}, other {us(sp['other_s'])}")
+  print(f"- its cycle: {i['items_per_insert']} steps then a wait for the "
+        f"insert's reply = {ms(i['actor_cycle_s'])} ms, of which the "
+        f"server's work {ms(i['insert_server_s'])} ms (the rest, "
+        f"{ms(i['actor_think_s'])} ms, scales with cores)")
+  print(f"- replay server work per call (CPU): insert "
+        f"{ms(i['insert_server_s'])} ms, sample {ms(i['sample_server_s'])} "
+        f"ms, update_priorities {ms(i['priorities_server_s'])} ms; a "
+        f"sample's round trip {ms(i['sample_round_trip_s'])} ms")
+  print(f"- limiter: samples_per_insert {i['samples_per_insert']:g}, batch "
+        f"{i['batch_size']}: one learner update (a sample and an "
+        f"update_priorities call) per {spu:g} env steps")
+  lr = i["learner_updates_per_second"]
+  print("- the learner's update rate when not waiting for samples (best "
+        "learner-on run here, sharing the cores): "
+        f"{fmt(lr, ',.0f') if lr is not None else 'not measured'} updates/s")
+  print("\nResult, actors not held back by the learner (learner off, or a "
+        "learner that keeps up):")
+  print(f"- bound: min({n} x one actor = "
+        f"{m['actors_alone_steps_per_second']:,.0f}, server inserting only = "
+        f"{m['server_inserts_only_steps_per_second']:,.0f}) = "
+        f"{m['bound_steps_per_second']:,.0f} steps/s = "
+        f"{m['bound_speedup_over_one_actor']:.2f}x one actor")
+  print(f"- the server keeps up with at most "
+        f"{m['server_inserts_only_steps_per_second'] / i['one_actor_steps_per_second']:.1f}"
+        " actors at one actor's full rate (a faster actor on a bigger "
+        "machine lowers this: the server's cost per step is fixed)")
+  print(f"- with queueing at the server (mean value analysis, {n} actors "
+        f"each with one insert in flight): {m['predicted_steps_per_second']:,.0f}"
+        f" steps/s = {m['predicted_speedup_over_one_actor']:.2f}x one actor "
+        f"(an insert's mean reply {ms(m['insert_mean_response_s'])} ms): "
+        f"{'MEETS' if m['meets_six_x'] else 'MISSES'} the >= {SIX_X:g}x "
+        "target")
+  print(f"- the server is then {pct(m['server_insert_load'])} busy with "
+        f"inserts; the rest serves {m['server_spare_updates_per_second']:,.0f}"
+        f" learner updates/s; the limiter would allow "
+        f"{m['ratio_updates_per_second']:,.0f}/s and the learner does "
+        f"{m['learner_updates_per_second_used']:,.0f}/s: "
+        f"{'fits' if m['learner_calls_fit'] else 'DOES NOT FIT'} (server "
+        f"load {pct(m['server_total_load'])})")
+  print(f"- a learner sample's reply: mean {ms(m['mean_sample_reply_s'])} ms,"
+        f" worst case {ms(m['worst_sample_reply_s'])} ms (behind its own "
+        f"priority update and one insert per actor); the learner keeps one "
+        "sample in flight during each update, so it is never starved while "
+        "the limiter allows sampling as long as an update takes at least "
+        f"the worst case: up to {m['never_starved_up_to_updates_per_second']:,.0f}"
+        " updates/s")
+  print("\nResult, learner on (the limiter ties the actors to the learner):")
+  print(f"- per update the server does a sample, an update_priorities and "
+        f"{spu / i['items_per_insert']:g} inserts: "
+        f"{ms(i['server_s_per_update_parts'])} ms of its CPU as the sum of "
+        f"the parts, {ms(i['server_s_per_update_mixed'])} ms measured "
+        "mixed; with the larger, at most "
+        f"{m['learner_on_server_max_updates_per_second']:,.0f} updates/s = "
+        f"{m['learner_on_server_max_updates_per_second'] * spu:,.0f} env "
+        "steps/s, whatever the learner and the actors")
+  print(f"- predicted with learner on: {m['learner_on_predicted_steps_per_second']:,.0f}"
+        f" steps/s; {SIX_X:g}x one actor would need "
+        f"{m['six_x_needs_updates_per_second']:,.0f} learner updates/s")
+  print()
 
 # --- main -------------------------------------------------------------------
 
@@ -895,7 +1108,7 @@ def main() -> None:
                  help="learner off: seconds between parameter versions the "
                       "driver publishes (0: only the first)")
   p.add_argument("--latency-reps", type=int, default=50)
-  p.add_argument("--call-reps", type=int, default=200)
+  p.add_argument("--call-reps", type=int, default=300)
   p.add_argument("--model-actors", type=int, default=8)
   timing.add_run_args(p, "keep the CLI runs' folders (default: deleted)")
   p.set_defaults(timeout=600.0)
@@ -940,14 +1153,14 @@ def main() -> None:
   started = time.time()
   try:
     def single() -> None:
-      r = run_cli(args.python, "single", 0, args, run_root, log_dir, env)
-      r["label"] = f"single-{len(out['single']) + 1}"
+      r = run_cli(f"single-{len(out['single']) + 1}", "single", 0, args,
+                  run_root, log_dir, env)
       out["single"].append(r)
       print(_describe(r), flush=True)
 
     single()
     for n in counts:
-      r = run_cli(args.python, "distributed", n, args, run_root, log_dir, env)
+      r = run_cli(f"on-{n}", "distributed", n, args, run_root, log_dir, env)
       out["learner_on"].append(r)
       print(_describe(r), flush=True)
       r = run_child(["--_actors-only", str(n)], f"off-{n}", args, log_dir,

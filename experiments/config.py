@@ -144,7 +144,8 @@ class RunSettings:
             f"max_restarts must be >= 0, got {self.max_restarts}.")
     if self.runner == "anakin" and self.resume:
       raise errors.ConfigError(
-          "--resume works with --runner single; an all-on-accelerator run "
+          "--resume works with --runner single or distributed; an "
+          "all-on-accelerator run "
           "saves its final state but does not resume.")
     self.agent_config().validate(f"{self.agent}.")
 

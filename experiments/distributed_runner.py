@@ -286,7 +286,6 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
   interrupted = False
   snapshot: dict[str, Any] = {}
   replay_rates = _Rates()
-  replay_stats: dict[str, float] = {}
   processes.start_loops()
   loop_start = time.time()
 
@@ -310,6 +309,7 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
       if len(recent) == RETURN_WINDOW:
         best_mean = max(best_mean, mean)
       rows.append({"seed": config.seed, **episode, "mean_return_10": mean,
+                   "param_lag": snapshot["param_lag"],
                    "steps_per_second": (episode["env_steps"] - first_step)
                                        / max(time.time() - loop_start, 1e-9),
                    "wall_time": time.time() - start_time})

@@ -204,8 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   config = parse_args(argv)
   if config.resume:  # the runner that resumes is the folder's
     import dataclasses
+    from experiments import run_folder
     saved_runner = _pre_parse(sys.argv[1:] if argv is None else argv).runner
-    config = dataclasses.replace(config, runner=saved_runner or config.runner)
+    if saved_runner in run_folder.RESUMABLE_RUNNERS:  # else: its error says why
+      config = dataclasses.replace(config, runner=saved_runner)
   if _ISOLATION_PROBLEM and not config.replay_port:
     print("warning: the replay port could not be kept off the network "
           f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",
