@@ -210,6 +210,7 @@ def run(config: Any, start_time: float | None = None
       config.runner_setting("rollout_length"))
   cluster.start()
   processes = None
+  failed = True  # until the run ends normally or by Ctrl-C
   logs = run_logs.RunLogs(
       run_dir, config.tensorboard,
       resume_from_step=None if resume_counts is None
@@ -227,13 +228,20 @@ def run(config: Any, start_time: float | None = None
             f"{resume_counts['learner_steps']}); replay "
             f"{'restored with ' + str(processes.replay_info['size']) + ' items' if processes.replay_info['restored'] else 'empty'}.",
             flush=True)
-    return _watch(cluster.ray, config, run_dir, processes, logs, start_time,
-                  resume_counts)
+    summary = _watch(cluster.ray, config, run_dir, processes, logs,
+                     start_time, resume_counts)
+    failed = False
+    return summary
+  except KeyboardInterrupt:
+    failed = False
+    raise
   finally:
     logs.close()
     if processes is not None:
       processes.kill_all()
-    cluster.stop()
+    kept = cluster.stop(keep_logs=failed)
+    if kept:
+      print(f"Ray's logs of this run are in {kept}", file=sys.stderr)
 
 
 def _checkpoint_counts(run_dir: str) -> dict[str, int]:

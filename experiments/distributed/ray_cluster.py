@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 from typing import Any
 
 from building_blocks import errors
@@ -79,6 +81,7 @@ class RayCluster:
     self.num_cpus = num_cpus
     self.started_locally = False
     self.connected = False
+    self.temp_dir: str | None = None
     self.ray = _import_ray()
 
   def start(self) -> "RayCluster":
@@ -91,9 +94,13 @@ class RayCluster:
                configure_logging=False)
       self.connected = True
     else:
+      # Ray's session files (logs, sockets) in a folder of this run's own,
+      # removed by stop() unless the run failed (then its logs help).
+      self.temp_dir = tempfile.mkdtemp(prefix="relay-ray-")
       ray.init(num_cpus=self.num_cpus or os.cpu_count(),
                include_dashboard=False, _node_ip_address="127.0.0.1",
-               log_to_driver=False, configure_logging=False)
+               log_to_driver=False, configure_logging=False,
+               _temp_dir=self.temp_dir)
       self.started_locally = True
       self.connected = True
     return self
@@ -101,9 +108,18 @@ class RayCluster:
   def cpus(self) -> float:
     return float(self.ray.cluster_resources().get("CPU", 0.0))
 
-  def stop(self) -> None:
+  def stop(self, keep_logs: bool = False) -> str | None:
     """Shuts a local Ray down, or disconnects from a cluster (which keeps
-    running); a Ray the caller had started is left as it was."""
+    running); a Ray the caller had started is left as it was. A local Ray's
+    session folder is removed, or kept with `keep_logs` (returns its path
+    then)."""
     if self.connected and self.ray.is_initialized():
       self.ray.shutdown()
     self.connected = self.started_locally = False
+    temp_dir, self.temp_dir = self.temp_dir, None
+    if temp_dir is None:
+      return None
+    if keep_logs:
+      return temp_dir
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    return None

@@ -116,6 +116,16 @@ def _train_rows(run_dir):
     return list(csv.DictReader(f))
 
 
+def _ray_session_folders() -> set[str]:
+  """Ray's session folders (logs, sockets) of local runs."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  return set(glob.glob(os.path.join(tempfile.gettempdir(), "relay-ray-*")))
+
+
+_SESSIONS_BEFORE = _ray_session_folders()
+
+
 def _assert_nothing_left(before_pids):
   deadline = time.time() + 15
   while time.time() < deadline and _ray_pids() - before_pids:
@@ -169,6 +179,7 @@ def test_two_actors_learn_cartpole(tmp_path, agent, steps):
   from experiments import checkpointing  # pylint: disable=g-import-not-at-top
   assert checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step() == total
   _assert_nothing_left(before_pids)
+  assert _ray_session_folders() <= _SESSIONS_BEFORE, "Ray's files left behind"
 
 
 def test_killed_actor_learner_and_replay_server_are_restarted(tmp_path):
@@ -230,6 +241,11 @@ def test_an_actor_that_keeps_crashing_stops_the_run(tmp_path):
   assert "test environment crashed at step 201" in err
   assert "\x1b[" not in err.split("Its last error:")[1]
   _assert_nothing_left(before_pids)
+  # A failed run keeps Ray's logs, and says where.
+  kept = err.split("Ray's logs of this run are in ")[1].split()[0]
+  assert os.path.isdir(kept)
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.rmtree(kept)
 
 
 def test_ctrl_c_stops_every_process_and_resume_continues(tmp_path):
