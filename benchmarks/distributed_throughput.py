@@ -29,7 +29,9 @@ bracket the session's noise; their mean is the baseline).
                evaluator). From summary.json's `extra`: per-actor
                steps_per_second (summed: aggregate actor throughput) and
                time split, learner updates/s, sample wait, first_update_s
-               (from the learner loop's start), mean parameter lag; from
+               (from the learner loop's start), mean parameter lag, the
+               replay server's counters (replay_stats: items inserted,
+               batches sampled; the launcher polls them); from
                logs/train.csv (one row per episode, wall_time = seconds
                after launch): the steady rate (env steps between the first
                and the last row over their wall_time difference) and the

@@ -34,6 +34,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from building_blocks import errors
@@ -109,7 +110,13 @@ class DeviceReplay:
     self.add_chunk = max(1, min(int(add_chunk), buffer.capacity))
     self._staged: list[Any] = []
     self._treedef = jax.tree_util.tree_structure(example_item)
-    self._state = jax.jit(buffer.init)(example_item)
+    # flashbax starts the sum tree's max priority as a weakly typed scalar,
+    # which the first priority update makes a float32: the jitted add and
+    # priority update would compile a second time mid-run. Strong types
+    # from the start.
+    self._state = jax.jit(lambda item: jax.tree_util.tree_map(
+        lambda x: jnp.asarray(x, dtype=x.dtype), buffer.init(item)))(
+            example_item)
     self._dtypes = [np.dtype(x.dtype) for x in
                     jax.tree_util.tree_leaves(self._state.buffer.experience)]
     self._add = jax.jit(buffer.add, donate_argnums=0)

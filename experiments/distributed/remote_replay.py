@@ -5,18 +5,20 @@ run.
 `LearnerReplay` (the learner's side) keeps one sample call in flight, so
 the next batch travels while the current update runs; `sample()` waits for
 a batch the limiter allows and raises `Stopped` when the run ends first.
-Priority updates go out without waiting. `ActorReplay` (an actor's side)
-collects what the adder inserts and sends it in one call per
-`items_per_call` items (a Ray call costs about a millisecond: one per
-transition would cost more than the environment step);
-`wait_until_insert_allowed()` holds the actor while the server says it is
-too far ahead of the learner.
+New priorities travel with the next sample call. `ActorReplay` (an actor's
+side) collects what the adder inserts and sends it stacked, one call per
+`items_per_call` items (a Ray call costs about a millisecond of the
+server's time: one per transition would cost more than the environment
+step), and holds the actor while the server says it is too far ahead of
+the learner.
 """
 from __future__ import annotations
 
 import time
 from typing import Any, Callable
 
+import jax
+import numpy as np
 import ray
 
 POLL_SECONDS = 0.002
@@ -44,11 +46,19 @@ def call_server(make_call: Callable[[], Any]) -> Any:
 
 
 class LearnerReplay:
-  """What the learner samples from: a server handle behind the protocol."""
+  """What the learner samples from: a server handle behind the protocol.
 
-  def __init__(self, server: Any, should_stop: Callable[[], bool]):
+  One sample call is always in flight while an update runs. With
+  prioritized replay it is sent with the previous batch's new priorities
+  (one call per update: the server applies them, then samples), so it
+  leaves when those are known; otherwise right after the last batch came.
+  """
+
+  def __init__(self, server: Any, should_stop: Callable[[], bool],
+               prioritized: bool):
     self._server = server
     self._should_stop = should_stop
+    self._prioritized = prioritized
     self._in_flight: Any = None
     self.last_version = -1
     self.restored = False
@@ -64,7 +74,7 @@ class LearnerReplay:
     while True:
       prefetched = [self._in_flight] if self._in_flight is not None else []
       self._in_flight = None
-      # The prefetched call first; a new one if the server died meanwhile.
+      # The call in flight first; a new one if none, or the server died.
       result = call_server(lambda: prefetched.pop() if prefetched
                            else self._server.sample.remote())
       if result is not None:
@@ -73,12 +83,15 @@ class LearnerReplay:
         raise Stopped()
       time.sleep(POLL_SECONDS)
     batch, self.last_version = result
-    self._in_flight = self._server.sample.remote()  # the next one travels now
+    if not self._prioritized:
+      self._in_flight = self._server.sample.remote()  # the next one travels now
     self.wait_seconds += time.perf_counter() - start
     return batch
 
   def update_priorities(self, keys: Any, priorities: Any) -> None:
-    self._server.update_priorities.remote(keys, priorities)
+    """Sends the new priorities with the next sample call (in flight from
+    now on)."""
+    self._in_flight = self._server.sample.remote((keys, priorities))
 
   def insert(self, item: Any, priority: float | None = None) -> None:
     raise NotImplementedError("the learner does not insert")
@@ -97,37 +110,44 @@ class LearnerReplay:
 
 
 class ActorReplay:
-  """What an actor's adder inserts into: items batched per `flush()`."""
+  """What an actor's adder inserts into: items sent `items_per_call` at a
+  time, stacked into one array per field (one object for Ray to serialise,
+  not one per item), with one call in flight: before sending the next, the
+  actor reads the previous call's answer and waits while the server says
+  inserts run too far ahead of the learner."""
 
-  def __init__(self, server: Any, items_per_call: int):
+  def __init__(self, server: Any, items_per_call: int,
+               should_stop: Callable[[], bool]):
     self._server = server
     self._items_per_call = items_per_call
+    self._should_stop = should_stop
     self._items: list[Any] = []
     self._last_insert: Any = None
     self.params_version = -1
     self.inserted = 0
+    self.wait_seconds = 0.0
 
   def insert(self, item: Any, priority: float | None = None) -> None:
     del priority  # the server gives new items its max priority
     self._items.append(item)
 
   def flush(self, force: bool = False) -> None:
-    """Sends the collected items in one call (not waited for) once there
-    are `items_per_call` of them, or any with `force`."""
+    """Sends the collected items in one call once there are
+    `items_per_call` of them, or any with `force` (after the previous
+    call's answer allows it)."""
     if not self._items or (len(self._items) < self._items_per_call
                            and not force):
       return
-    self._last_insert = self._server.insert.remote(self._items,
-                                                   self.params_version)
+    self._wait_until_insert_allowed()
+    stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *self._items)
+    self._last_insert = self._server.insert.remote(
+        stacked, len(self._items), self.params_version)
     self.inserted += len(self._items)
     self._items = []
 
-  def wait_until_insert_allowed(self, should_stop: Callable[[], bool]
-                                ) -> float:
-    """Waits while the server says inserts run too far ahead; returns the
-    seconds waited."""
+  def _wait_until_insert_allowed(self) -> None:
     if self._last_insert is None:
-      return 0.0
+      return
     start = time.perf_counter()
     last, self._last_insert = self._last_insert, None
     try:
@@ -135,10 +155,10 @@ class ActorReplay:
     except (ray.exceptions.ActorUnavailableError,
             ray.exceptions.ActorDiedError):
       allowed = False  # the server restarts: ask again below
-    while not allowed and not should_stop():
+    while not allowed and not self._should_stop():
       time.sleep(POLL_SECONDS * 5)
       allowed = call_server(self._server.may_insert.remote)
-    return time.perf_counter() - start
+    self.wait_seconds += time.perf_counter() - start
 
   def reset(self) -> None:
     self._items = []

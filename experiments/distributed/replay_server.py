@@ -60,9 +60,12 @@ class ReplayServer:
     return {"description": self.description, "restored": self.restored,
             "size": self._replay.size(), "pid": os.getpid()}
 
-  def insert(self, items: list[Any], params_version: int) -> bool:
-    """Stores `items` (transitions, or rollouts); returns whether the
-    caller may insert more now."""
+  def insert(self, stacked: Any, count: int, params_version: int) -> bool:
+    """Stores `count` items (transitions, or rollouts) given stacked (each
+    leaf with a leading axis of `count`); returns whether the caller may
+    insert more now."""
+    items = [jax.tree_util.tree_map(lambda x, i=i: x[i], stacked)
+             for i in range(count)]
     for item in items:
       if self._on_policy:
         self._versions.append(params_version)
@@ -87,9 +90,14 @@ class ReplayServer:
         self.sampled_batches * spec.batch_size / spec.samples_per_insert)
     return self.inserted <= allowed + self._slack
 
-  def sample(self) -> tuple[Any, int] | None:
+  def sample(self, new_priorities: tuple[Any, Any] | None = None
+             ) -> tuple[Any, int] | None:
     """(batch as host arrays, parameter version of a rollout or -1), or
-    None when the limiter allows no sample now (the learner asks again)."""
+    None when the limiter allows no sample now (the learner asks again).
+    `new_priorities` (keys, priorities) of the previous batch are applied
+    first (one call per update instead of two)."""
+    if new_priorities is not None:
+      self.update_priorities(*new_priorities)
     if not self._replay.ready():
       return None
     batch = jax.device_get(self._replay.sample())

@@ -80,7 +80,8 @@ class ActorWorker:
     self._actor = actor_lib.Actor(agent.policy, key)
     # Transitions go to the server 32 at a time; a rollout at once.
     self._replay = remote_replay.ActorReplay(
-        server, 1 if agent.replay.kind == "rollouts" else INSERT_BATCH)
+        server, 1 if agent.replay.kind == "rollouts" else INSERT_BATCH,
+        self._should_stop)
     self._adder = vector_adders.make_adder(
         agent.replay, self._num_envs, config.runner_setting("rollout_length"),
         self._replay.insert)
@@ -176,8 +177,7 @@ class ActorWorker:
             returns[i], lengths[i] = 0.0, 0
         totals["act_s"] += t1 - t0
         totals["env_s"] += t2 - t1
-        totals["insert_wait_s"] += self._replay.wait_until_insert_allowed(
-            self._should_stop)
+        totals["insert_wait_s"] = self._replay.wait_seconds
       self._replay.flush(force=True)
       totals["env_steps"] += done_steps
       elapsed = time.perf_counter() - start
@@ -209,7 +209,9 @@ class LearnerWorker:
     self._publish_every = max(1, publish_every)
     self._finished = False
     self._last_check = 0.0
-    self._replay = remote_replay.LearnerReplay(server, self._should_stop)
+    self._replay = remote_replay.LearnerReplay(
+        server, self._should_stop,
+        prioritized=agent.replay.kind == "transitions" and agent.replay.prioritized)
     keys = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     self._learner = learner_lib.Learner(agent, self._replay, keys[0])
     self._checkpointer = checkpointing.Checkpointer(

@@ -195,6 +195,12 @@ def test_params_versions_count_publications_and_lag_is_measured():
   assert coord.poll()["param_lag"] == (3 + 0 + 4) / 3
 
 
+def _insert(server, items, params_version):
+  """What an actor sends: the items stacked, their count, the version."""
+  stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *items)
+  return server.insert(stacked, len(items), params_version)
+
+
 # --- ReplayServer: transitions ---------------------------------------------
 
 TRANSITIONS = agent_lib.ReplaySpec(
@@ -237,10 +243,10 @@ def test_transition_server_samples_after_min_size_within_the_ratio():
   inserted items; 2 more inserts (8 items) allow 2 more batches."""
   server = _transition_server()
   assert server.sample() is None
-  assert server.insert([_transition(i) for i in range(9)], 0)
+  assert _insert(server, [_transition(i) for i in range(9)], 0)
   assert server.sample() is None
   assert server.info()["size"] == 9
-  assert server.insert([_transition(9)], 0)
+  assert _insert(server, [_transition(9)], 0)
   for _ in range(4):
     got = server.sample()
     assert got is not None
@@ -249,7 +255,7 @@ def test_transition_server_samples_after_min_size_within_the_ratio():
     assert isinstance(batch.data.observation, np.ndarray)  # host arrays
     assert set(_item_ids(batch)) <= set(range(10))
   assert server.sample() is None  # 16 items sampled: the limit
-  server.insert([_transition(10), _transition(11)], 0)
+  _insert(server, [_transition(10), _transition(11)], 0)
   assert server.sample() is not None
   assert server.sample() is not None
   assert server.sample() is None
@@ -263,20 +269,20 @@ def test_transition_server_may_insert_follows_the_samples():
   (batch 4 at 4 samples per insert: one more insert) turns it True; with 2
   actors the slack is 64 items more."""
   server = _transition_server()
-  assert server.insert([_transition(i) for i in range(78)], 0)
+  assert _insert(server, [_transition(i) for i in range(78)], 0)
   assert server.may_insert()
-  assert not server.insert([_transition(78)], 0)
+  assert not _insert(server, [_transition(78)], 0)
   assert not server.may_insert()
   assert server.sample() is not None
   assert server.may_insert()
-  assert not server.insert([_transition(79)], 0)
+  assert not _insert(server, [_transition(79)], 0)
   assert server.sample() is not None
   assert server.sample() is not None
   assert server.may_insert()
   server.close()
   two = _transition_server(num_actors=2)
-  assert two.insert([_transition(i) for i in range(142)], 0)
-  assert not two.insert([_transition(142)], 0)
+  assert _insert(two, [_transition(i) for i in range(142)], 0)
+  assert not _insert(two, [_transition(142)], 0)
   two.close()
 
 
@@ -288,7 +294,7 @@ def test_transition_server_checkpoint_restores(tmp_path):
   server = _transition_server(directory)
   assert not server.restored
   assert not server.info()["restored"]
-  server.insert([_transition(i) for i in range(20)], 0)
+  _insert(server, [_transition(i) for i in range(20)], 0)
   assert server.checkpoint() == 20
   server.close()
   again = _transition_server(directory)
@@ -339,8 +345,8 @@ def test_rollout_server_is_fifo_with_versions():
   num_actors)) or more wait; an empty server samples None."""
   server = _rollout_server()
   assert server.sample() is None
-  assert server.insert([_rollout(0)], 7)  # 1 waiting
-  assert not server.insert([_rollout(1)], 8)  # 2 waiting
+  assert _insert(server, [_rollout(0)], 7)  # 1 waiting
+  assert not _insert(server, [_rollout(1)], 8)  # 2 waiting
   assert not server.may_insert()
   batch, version = server.sample()
   assert version == 7
@@ -363,10 +369,10 @@ def test_rollout_server_overflow_waits_in_order():
   num = QUEUE_SIZE + 3
   server = _rollout_server(num_actors=2)
   versions = [0, 1, 1, 1, 2, 3, 3]
-  assert server.insert([_rollout(0)], 0)  # 1 < 2
-  assert not server.insert([_rollout(1), _rollout(2), _rollout(3)], 1)
-  assert not server.insert([_rollout(4)], 2)
-  assert not server.insert([_rollout(5), _rollout(6)], 3)
+  assert _insert(server, [_rollout(0)], 0)  # 1 < 2
+  assert not _insert(server, [_rollout(1), _rollout(2), _rollout(3)], 1)
+  assert not _insert(server, [_rollout(4)], 2)
+  assert not _insert(server, [_rollout(5), _rollout(6)], 3)
   assert server.stats()["size"] == num
   assert server.info()["size"] == QUEUE_SIZE  # the backend queue is full
   for i in range(num):
@@ -389,8 +395,8 @@ def test_rollout_server_queue_limit_follows_num_actors():
   """With 3 actors `may_insert()` allows up to 3 waiting rollouts (False at
   3, True again after one sample)."""
   server = _rollout_server(num_actors=3)
-  assert server.insert([_rollout(0), _rollout(1)], 0)
-  assert not server.insert([_rollout(2)], 0)
+  assert _insert(server, [_rollout(0), _rollout(1)], 0)
+  assert not _insert(server, [_rollout(2)], 0)
   server.sample()
   assert server.may_insert()
   server.close()
