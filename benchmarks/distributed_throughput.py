@@ -48,26 +48,30 @@ bracket the session's noise; their mean is the baseline).
                ActorWorkers' own run() loops over the step budget (after a
                warm-up that compiles the policy and the server's insert).
                The actors are the runner's ActorWorker with timers around
-               the adder, the insert sends and the parameter polls, so the
-               time split is complete. The server's stats() gives the
-               insert rate.
+               the adder, the insert calls (ActorReplay.flush: stacking the
+               32 items and sending them, less the wait for the previous
+               call's reply, which ActorReplay.wait_seconds holds) and the
+               parameter polls, so the time split is complete. The
+               server's stats() gives the insert rate.
   probe        --_probe, its own process, Ray otherwise idle:
                parameter-update latency (the learner's device_get +
                ray.put, the coordinator.publish round trip, then an
                ActorWorker's own blocking fetch: latest_params, ray.get of
                the ref, device_put; median of --latency-reps), and the
                replay server's cost per call (the runner's ReplayServer
-               with the agent's spec, plus one extra method, see below):
-               insert of 32 transitions, sample of one batch,
-               update_priorities, one at a time (round trip) and
-               --call-reps pipelined (wall per call, and the server
-               process's CPU time per call from /proc: its work, whoever
-               calls, which bounds its capacity); the same calls on a
-               ReplayServer object in the probe's own process (no Ray); the
-               mix a learner-on run asks for (per learner update a sample,
-               an update_priorities and 8/32 of an insert); and an insert
-               whose 32 items arrive stacked (one array per field: a
-               possible change, not the runner's).
+               with the agent's spec, limiter and all): insert of 32
+               transitions stacked (one array per field, as ActorReplay
+               sends them), sample of one batch, sample carrying the
+               previous batch's priorities (the learner's one call per
+               update), and update_priorities alone (a part of that call;
+               the learner no longer calls it remotely), one at a time
+               (round trip) and --call-reps pipelined (wall per call, and
+               the server process's CPU time per call from /proc: its
+               work, whoever calls, which bounds its capacity); the same
+               calls on a ReplayServer object in the probe's own process
+               (no Ray); and the mix a learner-on run asks for (per
+               learner update one sample call carrying priorities and
+               (batch / samples_per_insert) / 32 of an insert).
 
 The learner-off server is replay_server.ReplayServer with may_insert()
 always True. Shrinking samples_per_insert with dataclasses.replace would
@@ -80,11 +84,14 @@ real run does.
 The model (printed last, and so labelled) predicts 8 actors, each on its
 own core, from the 1-actor learner-off profile and the server's CPU time
 per call: the bound min(8 x one actor, server capacity for inserts), then
-mean value analysis of the closed loop (each actor works 32 steps, sends
-an insert and waits for its reply: at most one insert per actor queues at
-the server), then whether the learner's calls fit into what the server
-has left and how late a learner's prefetched sample can be. On this
-machine (os.cpu_count() is printed) it is a model, not a measurement.
+an approximate mean value analysis of the closed loop (each actor sends an
+insert every 32 steps and reads its reply just before sending the next,
+i.e. after 32 more steps of its own work: at most one insert per actor is
+at the server, and an actor waits only when a reply takes longer than
+those 32 steps), then whether the learner's calls (one sample carrying
+priorities per update) fit into what the server has left and how late a
+learner's prefetched sample can be. On this machine (os.cpu_count() is
+printed) it is a model, not a measurement.
 
 Results go to benchmarks/results/distributed_throughput-<time>.json, per-run
 logs to benchmarks/results/logs/distributed_throughput-<time>/ (git-ignored).
@@ -94,6 +101,7 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
+import fractions
 import json
 import math
 import os
@@ -161,9 +169,9 @@ def _setup(replay: str, num_actors: int, num_steps: int) -> dict[str, Any]:
           "params": params, "num_envs": num_envs}
 
 
-def _classes() -> tuple[type, type, type]:
-  """(TimedActor, UnlimitedServer, ProbeServer): the runner's ActorWorker
-  and ReplayServer with what this benchmark needs added. Defined after the
+def _classes() -> tuple[type, type]:
+  """(TimedActor, UnlimitedServer): the runner's ActorWorker and
+  ReplayServer with what this benchmark needs added. Defined after the
   imports (they import JAX and Ray); Ray ships them to its workers by
   value."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -173,14 +181,26 @@ def _classes() -> tuple[type, type, type]:
 
   class TimedActor(workers.ActorWorker):
     """The runner's actor, timing what its run() loop does besides the
-    policy, the environments and the insert replies (which it times
-    itself): the adder, the insert sends and the parameter polls."""
+    policy and the environments (which it times itself): the adder, the
+    insert calls (ActorReplay.flush: stacking and sending, less the wait
+    for the previous call's reply and the limiter, which ActorReplay
+    accumulates in wait_seconds) and the parameter polls."""
 
     def __init__(self, *args: Any):
       super().__init__(*args)
       self.timing: dict[str, float] = collections.defaultdict(float)
       self._timed(self._adder, "add", "adder_s")
-      self._timed(self._replay, "flush", "insert_send_s")
+      replay, totals = self._replay, self.timing
+      flush = replay.flush
+
+      def timed_flush(*args: Any, **kwargs: Any) -> Any:
+        start, waited = time.perf_counter(), replay.wait_seconds
+        try:
+          return flush(*args, **kwargs)
+        finally:
+          totals["insert_send_s"] += (time.perf_counter() - start) - (
+              replay.wait_seconds - waited)
+      replay.flush = timed_flush
 
     def _timed(self, obj: Any, name: str, key: str) -> None:
       inner, totals = getattr(obj, name), self.timing
@@ -210,6 +230,7 @@ def _classes() -> tuple[type, type, type]:
       observations = np.stack([env.reset().observation for env in self._envs])
       jax.block_until_ready(self._actor.select(self._params, observations, 0))
       self.timing.clear()
+      self._replay.wait_seconds = 0.0
       return os.getpid()
 
     def fetch_latest(self) -> tuple[int, float]:
@@ -220,7 +241,10 @@ def _classes() -> tuple[type, type, type]:
       return self._version, time.time()
 
     def get_timing(self) -> dict[str, float]:
-      return dict(self.timing)
+      """The timers, and the insert-reply and limiter wait from
+      ActorReplay itself (run()'s totals copy it only inside the step
+      loop, so they miss the wait of a grant's last, forced flush)."""
+      return dict(self.timing, insert_wait_s=self._replay.wait_seconds)
 
   class UnlimitedServer(replay_server.ReplayServer):
     """The runner's replay server whose inserts are never held back."""
@@ -228,22 +252,12 @@ def _classes() -> tuple[type, type, type]:
     def may_insert(self) -> bool:
       return True
 
-  class ProbeServer(replay_server.ReplayServer):
-    """The runner's replay server, also taking an insert's items stacked
-    (one array per field instead of one per item and field), to measure
-    what that would save."""
-
-    def insert_stacked(self, stacked: Any, params_version: int) -> bool:
-      count = len(jax.tree_util.tree_leaves(stacked)[0])
-      return self.insert([jax.tree_util.tree_map(lambda x: x[i], stacked)
-                          for i in range(count)], params_version)
-
-  return TimedActor, UnlimitedServer, ProbeServer
+  return TimedActor, UnlimitedServer
 
 
-def _distinct_items(example: Any, count: int, seed: int) -> list[Any]:
-  """`count` copies of the example item with different contents (pickle
-  would send one object once however often a list holds it)."""
+def _stacked_items(example: Any, count: int, seed: int) -> Any:
+  """`count` copies of the example item with different contents, stacked
+  as ActorReplay sends them (each leaf with a leading axis of `count`)."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
@@ -253,7 +267,8 @@ def _distinct_items(example: Any, count: int, seed: int) -> list[Any]:
     if np.issubdtype(x.dtype, np.floating):
       return (x + rng.standard_normal(x.shape)).astype(x.dtype)
     return x.copy()
-  return [jax.tree_util.tree_map(vary, example) for _ in range(count)]
+  items = [jax.tree_util.tree_map(vary, example) for _ in range(count)]
+  return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *items)
 
 
 def actors_only(num_actors: int, num_steps: int, replay: str,
@@ -271,7 +286,7 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
   try:
     s = _setup(replay, num_actors, num_steps)
     config, agent, num_envs = s["config"], s["agent"], s["num_envs"]
-    timed_actor, unlimited_server, _ = _classes()
+    timed_actor, unlimited_server = _classes()
     budget = int(math.ceil(num_steps / num_envs) * num_envs)
     env_vars = {"env_vars": distributed_runner.CPU_ENV}
     coordinator = ray.remote(coordinator_lib.Coordinator).options(
@@ -290,7 +305,8 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
     pids = ray.get([a.warm_up.remote() for a in actors])
     # The server's first insert compiles its add: once, before timing.
     ray.get(server.insert.remote(
-        _distinct_items(s["example"], workers.INSERT_BATCH, 0), 0))
+        _stacked_items(s["example"], workers.INSERT_BATCH, 0),
+        workers.INSERT_BATCH, 0))
     before = ray.get(server.stats.remote())
 
     def publish_loop() -> None:
@@ -345,12 +361,12 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
   try:
     s = _setup(replay, 1, 10_000)
     config, agent = s["config"], s["agent"]
-    timed_actor, _, probe_server = _classes()
+    timed_actor, _ = _classes()
     env_vars = {"env_vars": distributed_runner.CPU_ENV}
     coordinator = ray.remote(coordinator_lib.Coordinator).options(
         num_cpus=0).remote(10_000, s["num_envs"])
     # The runner's own server, limiter and all (the agent's spec).
-    server = ray.remote(probe_server).options(
+    server = ray.remote(replay_server.ReplayServer).options(
         num_cpus=0, runtime_env=env_vars).remote(
             agent.replay, s["example"], config.replay, None, config.seed, 1)
     info = ray.get(server.info.remote())
@@ -389,87 +405,101 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
     # The replay server's per-call costs: one at a time (round trip), and
     # pipelined (wall time per call, and the server process's CPU time per
     # call: its work, whoever calls). The agent's spec: the limiter needs
-    # min_size items and then 8 inserted per sampled batch.
+    # min_size items and then batch_size / samples_per_insert inserted per
+    # sampled batch. Inserts as ActorReplay sends them: 32 items stacked.
     batch = workers.INSERT_BATCH
-    pool = [_distinct_items(s["example"], batch, i) for i in range(8)]
+    pool = [_stacked_items(s["example"], batch, i) for i in range(8)]
     spec = agent.replay
+    prioritized = spec.kind == "transitions" and bool(spec.prioritized)
     warm_calls = int(math.ceil(spec.min_size / batch)) + 8
     for i in range(warm_calls):  # compiles the adds; fills past min_size
-      ray.get(server.insert.remote(pool[i % len(pool)], 0))
+      ray.get(server.insert.remote(pool[i % len(pool)], batch, 0))
     nones = 0
 
-    def sample() -> Any:
+    def sample(new_priorities: Any = None) -> Any:
       nonlocal nones
-      result = ray.get(server.sample.remote())
+      result = ray.get(server.sample.remote(new_priorities))
       nones += result is None
       return result
 
     for _ in range(3):  # compiles the sampler
       keys = sample()[0].keys
     priorities = np.ones(np.shape(keys), np.float32)
+    # What the learner sends with its next sample call: the previous
+    # batch's keys and new priorities.
+    new = (keys, priorities)
     for _ in range(3):  # compiles the priority update
-      ray.get(server.update_priorities.remote(keys, priorities))
-    # A priority update makes a weak-typed leaf of the device buffer's
-    # state strong (flashbax's max_recorded_priority): the next insert and
-    # priority update compile again, once. Not timed either.
-    ray.get(server.insert.remote(pool[0], 0))
+      sample(new)
+    # One more insert, priority update and sample after the first priority
+    # update (they compiled again there before the device buffer's state
+    # started strongly typed). Not timed either.
+    ray.get(server.insert.remote(pool[0], batch, 0))
     ray.get(server.update_priorities.remote(keys, priorities))
     sample()
     cpu = lambda: _process_cpu_seconds(info["pid"])  # pylint: disable=unnecessary-lambda-assignment
     calls: dict[str, Any] = {}
     for name, call in (
         ("empty", lambda: ray.get(server.stats.remote())),
-        ("insert", lambda: ray.get(server.insert.remote(pool[0], 0))),
+        ("insert", lambda: ray.get(server.insert.remote(pool[0], batch, 0))),
         ("sample", sample),
+        ("sample_priorities", lambda: sample(new)),
         ("priorities", lambda: ray.get(
             server.update_priorities.remote(keys, priorities)))):
       calls[f"{name}_round_trip_s"] = _quantiles(_timed_calls(call, call_reps))
 
+    raw: dict[str, tuple[float, float, bool]] = {}
+
     def pipelined(name: str, make_call: Any, then_sample: bool) -> None:
       """`call_reps` calls at once; with `then_sample`, one sample after
       them, which waits for the work they dispatched (the device replay
-      runs its adds and priority updates asynchronously), less a sample's
-      own cost."""
+      runs its adds and priority updates asynchronously; a sample call
+      waits for its own priority update), less a sample's own cost (below,
+      once known)."""
+      nonlocal nones
       c0, t0 = cpu(), time.perf_counter()
       results = ray.get([make_call(i) for i in range(call_reps)])
       if then_sample:
         sample()
-      wall, used = time.perf_counter() - t0, cpu() - c0
-      if then_sample:
-        wall -= calls["sample_round_trip_s"]["median"]
-        used -= calls.get("sample_cpu_s", 0.0)
-      calls[f"{name}_wall_s"] = max(0.0, wall / call_reps)
-      calls[f"{name}_cpu_s"] = max(0.0, used / call_reps)
-      if name == "sample":
-        nonlocal nones
+      raw[name] = (time.perf_counter() - t0, cpu() - c0, then_sample)
+      if name.startswith("sample"):
         nones += sum(r is None for r in results)
 
+    # Inserts before the samples: they let the limiter allow those.
     pipelined("empty", lambda i: server.stats.remote(), False)
+    pipelined("insert", lambda i: server.insert.remote(
+        pool[i % len(pool)], batch, 0), True)
     pipelined("sample", lambda i: server.sample.remote(), False)
-    pipelined("insert", lambda i: server.insert.remote(pool[i % len(pool)], 0),
-              True)
+    pipelined("sample_priorities", lambda i: server.sample.remote(new), False)
     pipelined("priorities",
               lambda i: server.update_priorities.remote(keys, priorities),
               True)
-    stacked_pool = [jax.tree_util.tree_map(lambda *x: np.stack(x), *items)
-                    for items in pool]
-    pipelined("stacked_insert", lambda i: server.insert_stacked.remote(
-        stacked_pool[i % len(pool)], 0), True)
-    # What the learner-on ratio asks of the server per learner update: a
-    # sample, a priority update and batch / samples_per_insert / 32
-    # inserts, mixed as they come (the sum of the parts, checked).
+    sample_cpu = raw["sample"][1] / call_reps
+    for name, (wall, used, then_sample) in raw.items():
+      if then_sample:
+        wall -= calls["sample_round_trip_s"]["median"]
+        used -= sample_cpu
+      calls[f"{name}_wall_s"] = max(0.0, wall / call_reps)
+      calls[f"{name}_cpu_s"] = max(0.0, used / call_reps)
+    # What the learner-on ratio asks of the server per learner update: one
+    # sample call (carrying the previous batch's priorities, with
+    # prioritized replay) and batch_size / samples_per_insert / 32 of an
+    # insert, mixed as they come (the sum of the parts, checked).
     per_insert = max(1, round(batch * spec.samples_per_insert
-                              / spec.batch_size))
+                              / spec.batch_size))  # updates per insert
+    learner_call = ((lambda: server.sample.remote(new)) if prioritized
+                    else server.sample.remote)
     mixed = []
     for i in range(call_reps // per_insert):
-      mixed.append(lambda i=i: server.insert.remote(pool[i % len(pool)], 0))
-      mixed += [server.sample.remote, lambda: server.update_priorities.remote(
-          keys, priorities)] * per_insert
+      mixed.append(lambda i=i: server.insert.remote(
+          pool[i % len(pool)], batch, 0))
+      mixed += [learner_call] * per_insert
     c0, t0 = cpu(), time.perf_counter()
-    ray.get([make() for make in mixed])
+    results = ray.get([make() for make in mixed])
     sample()
+    nones += sum(r is None for r in results)
     updates = call_reps // per_insert * per_insert
     calls["mixed_updates"] = updates
+    calls["mixed_updates_per_insert"] = per_insert
     calls["mixed_cpu_per_update_s"] = max(0.0, (
         cpu() - c0 - calls["sample_cpu_s"]) / updates)
     calls["mixed_wall_per_update_s"] = max(0.0, (
@@ -478,42 +508,45 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
     calls["samples_refused"] = nones
     calls.update(_in_process_costs(replay_server.ReplayServer(
         agent.replay, s["example"], config.replay, None, config.seed, 1),
-        pool, call_reps, warm_calls))
+        pool, batch, call_reps, warm_calls))
     calls["items_per_insert"] = batch
     calls["reps"] = call_reps
     return {"replay": info["description"], "latency": latency,
             "calls": calls,
             "spec": {"batch_size": spec.batch_size,
                      "samples_per_insert": spec.samples_per_insert,
-                     "min_size": spec.min_size, "n_step": spec.n_step},
+                     "min_size": spec.min_size, "n_step": spec.n_step,
+                     "prioritized": prioritized},
             "num_envs": s["num_envs"]}
   finally:
     ray.shutdown()
 
 
-def _in_process_costs(server: Any, pool: Sequence[Any], reps: int,
-                      warm_calls: int) -> dict[str, float]:
+def _in_process_costs(server: Any, pool: Sequence[Any], count: int,
+                      reps: int, warm_calls: int) -> dict[str, float]:
   """The same server calls without Ray (a ReplayServer object in this
-  process): seconds per insert, sample and update_priorities, the work a
-  call costs besides Ray's (the rest of a call's server CPU time is Ray's:
-  receiving, deserializing the arguments, serializing the reply)."""
+  process): seconds per insert (`count` items stacked), sample, sample
+  carrying priorities and update_priorities, the work a call costs besides
+  Ray's (the rest of a call's server CPU time is Ray's: receiving,
+  deserializing the arguments, serializing the reply)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   try:
     for i in range(warm_calls):
-      server.insert(pool[i % len(pool)], 0)
+      server.insert(pool[i % len(pool)], count, 0)
     for _ in range(3):
       keys = server.sample()[0].keys
     priorities = np.ones(np.shape(keys), np.float32)
+    new = (keys, priorities)
     for _ in range(3):
-      server.update_priorities(keys, priorities)
-    server.insert(pool[0], 0)  # compiles again after a priority update
+      server.sample(new)
+    server.insert(pool[0], count, 0)
     server.update_priorities(keys, priorities)
     server.sample()
     refused = 0
 
-    def sample() -> None:
+    def sample(new_priorities: Any = None) -> None:
       nonlocal refused
-      refused += server.sample() is None
+      refused += server.sample(new_priorities) is None
 
     def timed(call: Any, then_sample: bool) -> float:
       start = time.perf_counter()
@@ -524,12 +557,15 @@ def _in_process_costs(server: Any, pool: Sequence[Any], reps: int,
       return time.perf_counter() - start
 
     # Inserts first: the limiter then allows every sample below.
-    inserts = timed(lambda i: server.insert(pool[i % len(pool)], 0), True)
+    inserts = timed(lambda i: server.insert(pool[i % len(pool)], count, 0),
+                    True)
     per_sample = timed(lambda i: sample(), False) / reps
+    per_sample_priorities = timed(lambda i: sample(new), False) / reps
     updates = timed(lambda i: server.update_priorities(keys, priorities),
                     True)
     return {"in_process_insert_s": max(0.0, inserts - per_sample) / reps,
             "in_process_sample_s": per_sample,
+            "in_process_sample_priorities_s": per_sample_priorities,
             "in_process_priorities_s": max(0.0, updates - per_sample) / reps,
             "in_process_samples_refused": refused}
   finally:
@@ -703,18 +739,24 @@ def _describe(record: Mapping[str, Any]) -> str:
 
 # --- the model --------------------------------------------------------------
 
-def mva(customers: int, think_s: float, service_s: float
+def mva(customers: int, work_s: float, latency_s: float, service_s: float
         ) -> tuple[float, float, float]:
-  """Mean value analysis of a closed system: `customers` clients, each
-  working `think_s` between calls to one FIFO server that takes
-  `service_s` per call. Returns (calls/s, mean response s, mean number at
-  the server)."""
-  calls = response = queue = 0.0
+  """Approximate mean value analysis of a closed system: `customers`
+  clients, each sending a call to one FIFO server that takes `service_s`
+  of its time per call, then working `work_s`, then reading that call's
+  reply (waiting if it is not there yet) just before sending the next. A
+  client's cycle is max(work, reply), a reply taking `latency_s` (transport,
+  not the server's time) plus service_s x (1 + the calls it finds at the
+  server). Mean values only (max of the means, so optimistic where work
+  and reply are close); calls/s at most 1 / service_s. Returns (calls/s,
+  mean reply s, mean number of calls at the server)."""
+  calls = reply = queue = 0.0
   for n in range(1, customers + 1):
-    response = service_s * (1.0 + queue)
-    calls = n / (think_s + response)
-    queue = calls * response
-  return calls, response, queue
+    at_server = service_s * (1.0 + queue)
+    reply = latency_s + at_server
+    calls = min(n / max(work_s, reply), 1.0 / service_s)
+    queue = calls * at_server
+  return calls, reply, queue
 
 
 def model(one_actor: Mapping[str, Any], probe_result: Mapping[str, Any],
@@ -726,37 +768,48 @@ def model(one_actor: Mapping[str, Any], probe_result: Mapping[str, Any],
   call), the learner's update rate when not waiting for samples."""
   calls, spec = probe_result["calls"], probe_result["spec"]
   per_call = calls["items_per_insert"]
+  prioritized = spec.get("prioritized", True)
   split = one_actor["split"]
   r1 = 1.0 / split["total_s"]                 # one actor, steps/s
   s_ins = calls["insert_cpu_s"]
   s_samp = calls["sample_cpu_s"]
+  s_samp_prio = calls["sample_priorities_cpu_s"]
   s_prio = calls["priorities_cpu_s"]
-  sample_rt = calls["sample_round_trip_s"]["median"]
+  # The learner's one call per update: a sample carrying the previous
+  # batch's priorities (a plain sample without prioritized replay).
+  s_upd = s_samp_prio if prioritized else s_samp
+  upd_rt = calls["sample_priorities_round_trip_s" if prioritized
+                 else "sample_round_trip_s"]["median"]
   steps_per_update = spec["batch_size"] / spec["samples_per_insert"]
-  # An actor's cycle: `per_call` steps, then it waits for its insert's
-  # reply (it sends one insert and waits for it). Think time: the cycle
-  # measured with one actor less the server's work in it.
+  # An actor's cycle: `per_call` steps, sending an insert at the end and
+  # reading the previous insert's reply just before. Its own work: the
+  # cycle measured with one actor less the wait measured there (the part
+  # of the reply its 32 steps did not cover, and limiter waits: none
+  # learner off). An insert's reply without queueing: its round trip less
+  # the server's work.
   cycle = per_call * split["total_s"]
-  think = max(cycle - s_ins, 0.0)
+  waited = per_call * split.get("insert_wait_s", 0.0)
+  work = max(cycle - waited, 0.0)
+  latency = max(calls["insert_round_trip_s"]["median"] - s_ins, 0.0)
   simple = min(num_actors * r1, per_call / s_ins)  # no queueing
-  mva_calls, mva_response, mva_queue = mva(num_actors, think, s_ins)
+  mva_calls, mva_reply, mva_queue = mva(num_actors, work, latency, s_ins)
   x = mva_calls * per_call
   insert_load = mva_calls * s_ins
-  per_update = s_samp + s_prio                # a learner step's two calls
   ratio_updates = x / steps_per_update        # what the limiter allows
   learner_updates = (ratio_updates if learner_rate is None
                      else min(learner_rate, ratio_updates))
-  spare_updates = max(0.0, 1.0 - insert_load) / per_update
-  # The learner keeps one sample in flight while it updates: the batch is
-  # there in time when the server answers within one update, even behind
-  # the learner's own last priority update and the inserts ahead of it
-  # (at most one per actor: each waits for its reply before the next).
-  worst_reply = sample_rt + s_prio + num_actors * s_ins
-  mean_reply = sample_rt + s_prio + mva_queue * s_ins
-  # Learner on, at the limiter's ratio: per update, one sample, one
-  # priority update and steps_per_update / per_call inserts (measured
-  # mixed; the sum of the parts when not).
-  parts = per_update + steps_per_update / per_call * s_ins
+  spare_updates = max(0.0, 1.0 - insert_load) / s_upd
+  # The learner's sample call leaves when the previous update's priorities
+  # are known and is read when the next update starts: it travels during
+  # one update. The batch is there in time when the server answers within
+  # one update, even behind the inserts ahead of it (at most one per
+  # actor: each reads its reply before sending the next).
+  worst_reply = upd_rt + num_actors * s_ins
+  mean_reply = upd_rt + mva_queue * s_ins
+  # Learner on, at the limiter's ratio: per update, one sample call
+  # (priorities applied in it) and steps_per_update / per_call of an
+  # insert (measured mixed; the sum of the parts when not).
+  parts = s_upd + steps_per_update / per_call * s_ins
   mixed = calls.get("mixed_cpu_per_update_s") or parts
   server_on = 1.0 / max(mixed, parts)
   on_caps = [server_on * steps_per_update, x]
@@ -766,10 +819,14 @@ def model(one_actor: Mapping[str, Any], probe_result: Mapping[str, Any],
       "num_actors": num_actors,
       "inputs": {"one_actor_steps_per_second": r1,
                  "one_actor_split_s_per_step": dict(split),
-                 "actor_cycle_s": cycle, "actor_think_s": think,
+                 "actor_cycle_s": cycle, "actor_work_s": work,
+                 "actor_wait_s": waited, "insert_latency_s": latency,
                  "insert_server_s": s_ins, "sample_server_s": s_samp,
+                 "sample_priorities_server_s": s_samp_prio,
                  "priorities_server_s": s_prio,
-                 "sample_round_trip_s": sample_rt,
+                 "learner_call_server_s": s_upd,
+                 "learner_call_round_trip_s": upd_rt,
+                 "prioritized": prioritized,
                  "server_s_per_update_parts": parts,
                  "server_s_per_update_mixed": calls.get(
                      "mixed_cpu_per_update_s"),
@@ -784,12 +841,13 @@ def model(one_actor: Mapping[str, Any], probe_result: Mapping[str, Any],
       "predicted_speedup_over_one_actor": x / r1,
       "bound_speedup_over_one_actor": simple / r1,
       "meets_six_x": x / r1 >= SIX_X,
-      "insert_mean_response_s": mva_response,
+      "insert_mean_reply_s": mva_reply,
+      "inserts_at_server_mean": mva_queue,
       "server_insert_load": insert_load,
       "ratio_updates_per_second": ratio_updates,
       "learner_updates_per_second_used": learner_updates,
       "server_spare_updates_per_second": spare_updates,
-      "server_total_load": insert_load + learner_updates * per_update,
+      "server_total_load": insert_load + learner_updates * s_upd,
       "learner_calls_fit": learner_updates <= spare_updates,
       "worst_sample_reply_s": worst_reply,
       "mean_sample_reply_s": mean_reply,
@@ -820,6 +878,15 @@ def us(seconds: float | None) -> str:
 
 def ms(seconds: float | None) -> str:
   return "-" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def _fraction(x: float) -> str:
+  """`x` as a small fraction ("1/4"), or as a number when it is none."""
+  f = fractions.Fraction(x).limit_denominator(64)
+  if abs(float(f) - x) > 1e-9:
+    return f"{x:g}"
+  return str(f.numerator) if f.denominator == 1 else (
+      f"{f.numerator}/{f.denominator}")
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -910,9 +977,10 @@ def report(out: Mapping[str, Any]) -> None:
 
   print("### Replay rates, learner on (the server's counters from the "
         "summary's replay_stats over the actors' and the learner's loop "
-        "time; one transition per env step, 32 per insert call; per "
-        f"learner update one sample call of {out['spec'].get('batch_size', '?')}"
-        " items and one update_priorities call)\n")
+        "time; one transition per env step, 32 stacked per insert call; "
+        "per learner update one sample call of "
+        f"{out['spec'].get('batch_size', '?')} items, which carries the "
+        "previous batch's new priorities)\n")
   rows = []
   for n in counts:
     r = on.get(n)
@@ -937,8 +1005,10 @@ def report(out: Mapping[str, Any]) -> None:
   print("### Where an actor's time goes (us per env step, share of the "
         "actor's loop time)\n")
   keys = [("act_s", "policy"), ("env_s", "env stepping"),
-          ("adder_s", "adder (n-step)"), ("insert_send_s", "insert sends"),
-          ("insert_wait_s", "insert replies + limiter waits"),
+          ("adder_s", "adder (n-step)"),
+          ("insert_send_s", "insert stacking + sends"),
+          ("insert_wait_s", "insert replies (read one call later) + "
+                            "limiter waits"),
           ("params_s", "parameter polls + fetches"), ("other_s", "other")]
   columns = [(f"on-{n}", on[n]["split"]) for n in counts if _ok(on.get(n))]
   columns += [(f"off-{n}", off[n]["split"]) for n in counts
@@ -955,9 +1025,11 @@ def report(out: Mapping[str, Any]) -> None:
         cells.append(f"{us(split[key])}{share}")
     rows.append([name] + cells)
   table(["per env step"] + [c for c, _ in columns], rows)
-  print("(on-N: the CLI's summary has policy, env and insert wait; adder, "
-        "insert sends and parameter fetches are in \"other\" there. off-N: "
-        "the same loop with every part timed.)\n")
+  print("(on-N: the CLI's summary has policy, env and insert wait "
+        "(ActorReplay.wait_seconds: reading the previous insert's reply "
+        "before the next is sent, and limiter waits); adder, insert "
+        "stacking and sends and parameter fetches are in \"other\" there. "
+        "off-N: the same loop with every part timed, the limiter off.)\n")
 
   p = out.get("probe")
   if _ok(p):
@@ -986,11 +1058,14 @@ def report(out: Mapping[str, Any]) -> None:
     rows = []
     for key, name in (
         ("empty", "empty (stats)"),
-        ("insert", f"insert, {calls['items_per_insert']} transitions"),
+        ("insert", f"insert, {calls['items_per_insert']} transitions "
+                   "stacked (the actors' call)"),
         ("sample", f"sample, {p['spec']['batch_size']} transitions"),
-        ("priorities", f"update_priorities, {p['spec']['batch_size']}"),
-        ("stacked_insert", f"insert, {calls['items_per_insert']} stacked "
-                           "(not the runner's; a possible change)")):
+        ("sample_priorities",
+         f"sample carrying {p['spec']['batch_size']} new priorities (the "
+         "learner's one call per update)"),
+        ("priorities", f"update_priorities alone, {p['spec']['batch_size']} "
+                       "(part of the call above; not called remotely)")):
       server_s = calls[f"{key}_cpu_s"]
       rt = calls.get(f"{key}_round_trip_s")
       rows.append([name, ms(rt["median"]) if rt else "-",
@@ -1000,11 +1075,15 @@ def report(out: Mapping[str, Any]) -> None:
     table(["call", "round trip ms (median)", "pipelined wall ms",
            "server CPU ms", "calls/s at 100% server CPU",
            "same call without Ray ms"], rows)
-    print(f"Mixed as the learner-on ratio asks (per learner update: a "
-          f"sample, an update_priorities and "
-          f"{p['spec']['batch_size'] / p['spec']['samples_per_insert'] / calls['items_per_insert']:g}"
-          f" inserts), {calls['mixed_updates']} updates pipelined: server "
-          f"CPU {ms(calls['mixed_cpu_per_update_s'])} ms, wall "
+    learner_call = ("sample call carrying the previous batch's priorities"
+                    if p["spec"].get("prioritized", True) else "sample call")
+    print(f"Mixed as the learner-on ratio asks (per learner update: one "
+          f"{learner_call} and "
+          f"{_fraction(p['spec']['batch_size'] / p['spec']['samples_per_insert'] / calls['items_per_insert'])}"
+          f" of an insert of {calls['items_per_insert']} stacked items, i.e. "
+          f"one insert per {calls['mixed_updates_per_insert']} updates), "
+          f"{calls['mixed_updates']} updates pipelined: server CPU "
+          f"{ms(calls['mixed_cpu_per_update_s'])} ms, wall "
           f"{ms(calls['mixed_wall_per_update_s'])} ms per update.\n")
     if calls["samples_refused"]:
       print(f"(the limiter refused {calls['samples_refused']} sample calls)\n")
@@ -1019,6 +1098,10 @@ def _print_model(m: Mapping[str, Any], cpu_count: int | None) -> None:
   sp = i["one_actor_split_s_per_step"]
   n = m["num_actors"]
   spu = i["batch_size"] / i["samples_per_insert"]
+  insert_share = _fraction(spu / i["items_per_insert"])
+  learner_call = ("one sample call carrying the previous batch's new "
+                  "priorities" if i.get("prioritized", True)
+                  else "one sample call")
   print(f"### Model: {n} actors on a machine with >= {n + 1} cores\n")
   print(f"THIS IS A MODEL, NOT A MEASUREMENT: this machine has {cpu_count} "
         f"cores, so {n} actors cannot be measured here. It predicts from "
@@ -1029,20 +1112,28 @@ def _print_model(m: Mapping[str, Any], cpu_count: int | None) -> None:
   print(f"- one actor, learner off: {i['one_actor_steps_per_second']:,.0f} "
         f"steps/s = {us(sp['total_s'])} us per step: policy "
         f"{us(sp['act_s'])}, env {us(sp['env_s'])}, adder "
-        f"{us(sp['adder_s'])}, insert sends {us(sp['insert_send_s'])}, "
-        f"insert replies {us(sp['insert_wait_s'])}, parameter polls "
-        f"{us(sp['params_s'])}, other {us(sp['other_s'])}")
-  print(f"- its cycle: {i['items_per_insert']} steps then a wait for the "
-        f"insert's reply = {ms(i['actor_cycle_s'])} ms, of which the "
-        f"server's work {ms(i['insert_server_s'])} ms (the rest, "
-        f"{ms(i['actor_think_s'])} ms, scales with cores)")
+        f"{us(sp['adder_s'])}, insert stacking + sends "
+        f"{us(sp['insert_send_s'])}, insert replies (read one call later) "
+        f"{us(sp['insert_wait_s'])}, parameter polls {us(sp['params_s'])}, "
+        f"other {us(sp['other_s'])}")
+  print(f"- its cycle: {i['items_per_insert']} steps, then it reads the "
+        f"previous insert's reply and sends the next insert = "
+        f"{ms(i['actor_cycle_s'])} ms, of which its own work "
+        f"{ms(i['actor_work_s'])} ms (scales with cores) and waiting for "
+        f"the reply {ms(i['actor_wait_s'])} ms; an insert's reply takes "
+        f"the server's work {ms(i['insert_server_s'])} ms plus "
+        f"{ms(i['insert_latency_s'])} ms of transport (its round trip less "
+        "that work), in parallel with the actor's next "
+        f"{i['items_per_insert']} steps")
   print(f"- replay server work per call (CPU): insert "
-        f"{ms(i['insert_server_s'])} ms, sample {ms(i['sample_server_s'])} "
-        f"ms, update_priorities {ms(i['priorities_server_s'])} ms; a "
-        f"sample's round trip {ms(i['sample_round_trip_s'])} ms")
+        f"{ms(i['insert_server_s'])} ms, sample carrying priorities "
+        f"{ms(i['sample_priorities_server_s'])} ms (its parts: sample "
+        f"{ms(i['sample_server_s'])} ms, update_priorities "
+        f"{ms(i['priorities_server_s'])} ms); the learner's call's round "
+        f"trip {ms(i['learner_call_round_trip_s'])} ms")
   print(f"- limiter: samples_per_insert {i['samples_per_insert']:g}, batch "
-        f"{i['batch_size']}: one learner update (a sample and an "
-        f"update_priorities call) per {spu:g} env steps")
+        f"{i['batch_size']}: one learner update ({learner_call}) per "
+        f"{spu:g} env steps")
   lr = i["learner_updates_per_second"]
   print("- the learner's update rate when not waiting for samples (best "
         "learner-on run here, sharing the cores): "
@@ -1058,12 +1149,14 @@ def _print_model(m: Mapping[str, Any], cpu_count: int | None) -> None:
         f"{m['server_inserts_only_steps_per_second'] / i['one_actor_steps_per_second']:.1f}"
         " actors at one actor's full rate (a faster actor on a bigger "
         "machine lowers this: the server's cost per step is fixed)")
-  print(f"- with queueing at the server (mean value analysis, {n} actors "
-        f"each with one insert in flight): {m['predicted_steps_per_second']:,.0f}"
+  print(f"- with queueing at the server (approximate mean value analysis, "
+        f"{n} actors each with one insert in flight, a cycle = max(own "
+        f"work, reply)): {m['predicted_steps_per_second']:,.0f}"
         f" steps/s = {m['predicted_speedup_over_one_actor']:.2f}x one actor "
-        f"(an insert's mean reply {ms(m['insert_mean_response_s'])} ms): "
-        f"{'MEETS' if m['meets_six_x'] else 'MISSES'} the >= {SIX_X:g}x "
-        "target")
+        f"(an insert's mean reply {ms(m['insert_mean_reply_s'])} ms, "
+        f"{m['inserts_at_server_mean']:.1f} inserts at the server on "
+        f"average): {'MEETS' if m['meets_six_x'] else 'MISSES'} the >= "
+        f"{SIX_X:g}x target")
   print(f"- the server is then {pct(m['server_insert_load'])} busy with "
         f"inserts; the rest serves {m['server_spare_updates_per_second']:,.0f}"
         f" learner updates/s; the limiter would allow "
@@ -1072,15 +1165,17 @@ def _print_model(m: Mapping[str, Any], cpu_count: int | None) -> None:
         f"{'fits' if m['learner_calls_fit'] else 'DOES NOT FIT'} (server "
         f"load {pct(m['server_total_load'])})")
   print(f"- a learner sample's reply: mean {ms(m['mean_sample_reply_s'])} ms,"
-        f" worst case {ms(m['worst_sample_reply_s'])} ms (behind its own "
-        f"priority update and one insert per actor); the learner keeps one "
-        "sample in flight during each update, so it is never starved while "
-        "the limiter allows sampling as long as an update takes at least "
-        f"the worst case: up to {m['never_starved_up_to_updates_per_second']:,.0f}"
+        f" worst case {ms(m['worst_sample_reply_s'])} ms (its priorities "
+        "applied in the call, behind at most one insert per actor); the "
+        "learner's sample call leaves when the previous update's priorities "
+        "are known and is read when the next update starts, so it travels "
+        "during one update: the learner is never starved while the limiter "
+        "allows sampling as long as an update takes at least the worst "
+        f"case: up to {m['never_starved_up_to_updates_per_second']:,.0f}"
         " updates/s")
   print("\nResult, learner on (the limiter ties the actors to the learner):")
-  print(f"- per update the server does a sample, an update_priorities and "
-        f"{spu / i['items_per_insert']:g} inserts: "
+  print(f"- per update the server does {learner_call} and {insert_share} of "
+        f"an insert of {i['items_per_insert']} stacked items: "
         f"{ms(i['server_s_per_update_parts'])} ms of its CPU as the sum of "
         f"the parts, {ms(i['server_s_per_update_mixed'])} ms measured "
         "mixed; with the larger, at most "
@@ -1090,6 +1185,7 @@ def _print_model(m: Mapping[str, Any], cpu_count: int | None) -> None:
   print(f"- predicted with learner on: {m['learner_on_predicted_steps_per_second']:,.0f}"
         f" steps/s; {SIX_X:g}x one actor would need "
         f"{m['six_x_needs_updates_per_second']:,.0f} learner updates/s")
+  print("(End of the model: figures above this section are measurements.)")
   print()
 
 # --- main -------------------------------------------------------------------

@@ -60,6 +60,7 @@ class LearnerReplay:
     self._should_stop = should_stop
     self._prioritized = prioritized
     self._in_flight: Any = None
+    self._pending_priorities: tuple[Any, Any] | None = None
     self.last_version = -1
     self.restored = False
     self.description = "replay server (Ray actor)"
@@ -69,6 +70,10 @@ class LearnerReplay:
   def ready(self) -> bool:
     return True  # sample() waits
 
+  def _take_pending(self) -> tuple[Any, Any] | None:
+    pending, self._pending_priorities = self._pending_priorities, None
+    return pending
+
   def sample(self) -> Any:
     start = time.perf_counter()
     while True:
@@ -76,7 +81,7 @@ class LearnerReplay:
       self._in_flight = None
       # The call in flight first; a new one if none, or the server died.
       result = call_server(lambda: prefetched.pop() if prefetched
-                           else self._server.sample.remote())
+                           else self._server.sample.remote(self._take_pending()))
       if result is not None:
         break
       if self._should_stop():
@@ -90,8 +95,13 @@ class LearnerReplay:
 
   def update_priorities(self, keys: Any, priorities: Any) -> None:
     """Sends the new priorities with the next sample call (in flight from
-    now on)."""
-    self._in_flight = self._server.sample.remote((keys, priorities))
+    now on). When a sample call is already in flight (a checkpoint
+    completes the last update after `sample()`), they wait for the one
+    after it, so no sampled batch is thrown away."""
+    if self._in_flight is None:
+      self._in_flight = self._server.sample.remote((keys, priorities))
+    else:
+      self._pending_priorities = (keys, priorities)
 
   def insert(self, item: Any, priority: float | None = None) -> None:
     raise NotImplementedError("the learner does not insert")

@@ -179,6 +179,7 @@ class ActorWorker:
         totals["env_s"] += t2 - t1
         totals["insert_wait_s"] = self._replay.wait_seconds
       self._replay.flush(force=True)
+      totals["insert_wait_s"] = self._replay.wait_seconds
       totals["env_steps"] += done_steps
       elapsed = time.perf_counter() - start
       stats = dict(totals, steps_per_second=totals["env_steps"] / max(
