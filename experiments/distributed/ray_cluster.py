@@ -25,6 +25,32 @@ from typing import Any
 from building_blocks import errors
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+SESSION_PREFIX = "relay-ray-"
+OWNER_FILE = "relay-owner.pid"
+KEPT_FILE = "relay-kept"
+
+
+def _remove_stale_sessions() -> None:
+  """Removes the session folders of local runs whose launcher was killed
+  outright (it could not remove its own); a failed run's folder, kept for
+  its logs, stays."""
+  import glob  # pylint: disable=g-import-not-at-top
+  for folder in glob.glob(os.path.join(tempfile.gettempdir(),
+                                       SESSION_PREFIX + "*")):
+    try:
+      with open(os.path.join(folder, OWNER_FILE)) as f:
+        owner = int(f.read().strip())
+    except (OSError, ValueError):
+      continue
+    if os.path.exists(os.path.join(folder, KEPT_FILE)):
+      continue
+    try:
+      os.kill(owner, 0)
+      continue  # its launcher still runs
+    except ProcessLookupError:
+      shutil.rmtree(folder, ignore_errors=True)
+    except PermissionError:
+      continue
 
 
 def _import_ray() -> Any:
@@ -96,7 +122,10 @@ class RayCluster:
     else:
       # Ray's session files (logs, sockets) in a folder of this run's own,
       # removed by stop() unless the run failed (then its logs help).
-      self.temp_dir = tempfile.mkdtemp(prefix="relay-ray-")
+      _remove_stale_sessions()
+      self.temp_dir = tempfile.mkdtemp(prefix=SESSION_PREFIX)
+      with open(os.path.join(self.temp_dir, OWNER_FILE), "w") as f:
+        f.write(str(os.getpid()))
       ray.init(num_cpus=self.num_cpus or os.cpu_count(),
                include_dashboard=False, _node_ip_address="127.0.0.1",
                log_to_driver=False, configure_logging=False,
@@ -120,6 +149,7 @@ class RayCluster:
     if temp_dir is None:
       return None
     if keep_logs:
+      open(os.path.join(temp_dir, KEPT_FILE), "w").close()
       return temp_dir
     shutil.rmtree(temp_dir, ignore_errors=True)
     return None

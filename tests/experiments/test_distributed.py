@@ -317,6 +317,8 @@ def test_killed_launcher_leaves_no_process(tmp_path):
   assert proc.returncode == 0, (out, err)
   assert _summary(run_dir)["env_steps"] == target
   _assert_nothing_left(before_pids)
+  # The resumed run removed the killed launcher's Ray session folder.
+  assert _ray_session_folders() <= _SESSIONS_BEFORE, "Ray's files left behind"
 
 
 def test_unreachable_ray_address_is_a_clear_error_within_seconds(tmp_path):
