@@ -19,8 +19,6 @@ Nothing here depends on the agent: every process runs the agent contract.
 from __future__ import annotations
 
 import collections
-import dataclasses
-import json
 import math
 import os
 import re

@@ -35,6 +35,7 @@ STEPS_PER_GRANT = 512       # env steps an actor asks for at a time
 PARAMS_POLL_SECONDS = 0.02  # how often an actor asks for a newer version
 REPORT_SECONDS = 0.25       # how often the learner reports and checks
 INSERT_BATCH = 32           # transitions per insert call
+STOP_POLL_SECONDS = 0.1     # how often a waiting process asks whether to stop
 
 
 def _load(config_json: str) -> tuple[Any, Any, Any]:
@@ -55,6 +56,24 @@ def fetch_params(params_ref: list[Any]) -> Any | None:
     return ray.get(params_ref[0])
   except ray.exceptions.ObjectLostError:
     return None
+
+
+class _StopCheck:
+  """`check()` is True once the run is stopping; asks the coordinator at
+  most every `STOP_POLL_SECONDS` (a Ray call per step would cost more than
+  the step)."""
+
+  def __init__(self, coordinator: Any):
+    self._coordinator = coordinator
+    self._last = 0.0
+    self.stopping = False
+
+  def __call__(self) -> bool:
+    now = time.perf_counter()
+    if not self.stopping and now - self._last > STOP_POLL_SECONDS:
+      self._last = now
+      self.stopping = ray.get(self._coordinator.finished.remote())
+    return self.stopping
 
 
 class ActorWorker:
@@ -79,6 +98,7 @@ class ActorWorker:
                              1000 + 100 * actor_id + incarnation)
     self._actor = actor_lib.Actor(agent.policy, key)
     # Transitions go to the server 32 at a time; a rollout at once.
+    self._should_stop = _StopCheck(coordinator)
     self._replay = remote_replay.ActorReplay(
         server, 1 if agent.replay.kind == "rollouts" else INSERT_BATCH,
         self._should_stop)
@@ -91,19 +111,9 @@ class ActorWorker:
     self._version_call: Any = None
     self._params_fetch: tuple[int, Any] | None = None
     self._last_poll = 0.0
-    self._stopping = False
-    self._last_check = 0.0
 
   def pid(self) -> int:
     return os.getpid()
-
-  def _should_stop(self) -> bool:
-    """Asks the coordinator, at most every 0.1 s, whether the run ends."""
-    now = time.perf_counter()
-    if not self._stopping and now - self._last_check > 0.1:
-      self._last_check = now
-      self._stopping = ray.get(self._coordinator.finished.remote())
-    return self._stopping
 
   def _poll_params(self, block: bool) -> None:
     """Starts, or completes without waiting, the fetch of a newer version."""
@@ -189,10 +199,6 @@ class ActorWorker:
           self._id, done_steps, episodes, self._learner_step, want, stats))
     return totals
 
-  def close(self) -> None:
-    for env in self._envs:
-      env.close()
-
 
 class LearnerWorker:
   """Samples from the replay server, updates, publishes one `ray.put` of
@@ -208,8 +214,7 @@ class LearnerWorker:
     self._coordinator = coordinator
     self._server = server
     self._publish_every = max(1, publish_every)
-    self._finished = False
-    self._last_check = 0.0
+    self._should_stop = _StopCheck(coordinator)
     self._replay = remote_replay.LearnerReplay(
         server, self._should_stop,
         prioritized=agent.replay.kind == "transitions" and agent.replay.prioritized)
@@ -217,27 +222,17 @@ class LearnerWorker:
     self._learner = learner_lib.Learner(agent, self._replay, keys[0])
     self._checkpointer = checkpointing.Checkpointer(
         os.path.join(run_dir, "checkpoints"))
-    self.restored_step: int | None = None
     if self._checkpointer.latest_step() is not None:
       state, meta = self._checkpointer.restore(self._learner.save())
       self._learner.restore(state)
       self._learner.num_steps = int(meta["counts"]["learner_steps"])
-      self.restored_step = int(meta["counts"]["env_steps"])
     example = vector_adders.example_item(
         agent, spec, config.runner_setting("num_envs"),
         config.runner_setting("rollout_length"))
     self._learner.warm_up(single_process_runner.example_batch(agent, example))
-    self._env_steps = 0
 
   def pid(self) -> int:
     return os.getpid()
-
-  def _should_stop(self) -> bool:
-    now = time.perf_counter()
-    if not self._finished and now - self._last_check > 0.1:
-      self._last_check = now
-      self._finished = ray.get(self._coordinator.finished.remote())
-    return self._finished
 
   def _publish(self) -> None:
     params = jax.device_get(self._learner.params)
@@ -291,7 +286,7 @@ class LearnerWorker:
           host["data_staleness"] = float(steps - 1 - self._replay.last_version)
         env_steps, finished = ray.get(self._coordinator.learner_report.remote(
             steps, host, self._stats(start, first_update_s)))
-        self._finished = finished
+        self._should_stop.stopping = finished
         if finished:
           break
         if next_ckpt is not None and env_steps >= next_ckpt:
@@ -306,9 +301,6 @@ class LearnerWorker:
   def final_checkpoint(self) -> None:
     """The checkpoint at the end (every actor has reported its steps)."""
     self.checkpoint(ray.get(self._coordinator.counts.remote()))
-
-  def close(self) -> None:
-    self._checkpointer.close()
 
 
 class EvaluatorWorker:

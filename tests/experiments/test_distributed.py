@@ -105,6 +105,18 @@ def _wait_for(predicate, proc, timeout, what):
   raise AssertionError(f"timed out waiting for {what}")
 
 
+def _resume(run_dir, num_steps):
+  """`--resume run_dir --num-steps num_steps`, which must succeed; its stdout."""
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "experiments.train", "--resume", str(run_dir),
+       "--num-steps", str(num_steps), "--no-progress"],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      start_new_session=True)
+  out, err = _finish(proc, 240)
+  assert proc.returncode == 0, (out, err)
+  return out
+
+
 def _summary(run_dir):
   with open(os.path.join(run_dir, "summary.json")) as f:
     return json.load(f)
@@ -272,13 +284,7 @@ def test_ctrl_c_stops_every_process_and_resume_continues(tmp_path):
   _assert_nothing_left(before_pids)
 
   target = summary["env_steps"] + 3000
-  proc = subprocess.Popen(
-      [sys.executable, "-m", "experiments.train", "--resume", str(run_dir),
-       "--num-steps", str(target), "--no-progress"],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      start_new_session=True)
-  out, err = _finish(proc, 240)
-  assert proc.returncode == 0, (out, err)
+  out = _resume(run_dir, target)
   assert f"Resumed at step {summary['env_steps']}" in out
   resumed = _summary(run_dir)
   assert resumed["runner"] == "distributed" and resumed["env_steps"] == target
@@ -308,13 +314,7 @@ def test_killed_launcher_leaves_no_process(tmp_path):
   proc.communicate()
   _assert_nothing_left(before_pids)
   target = 3000
-  proc = subprocess.Popen(
-      [sys.executable, "-m", "experiments.train", "--resume", str(run_dir),
-       "--num-steps", str(target), "--no-progress"],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      start_new_session=True)
-  out, err = _finish(proc, 240)
-  assert proc.returncode == 0, (out, err)
+  out = _resume(run_dir, target)
   assert _summary(run_dir)["env_steps"] == target
   _assert_nothing_left(before_pids)
   # The resumed run removed the killed launcher's Ray session folder.
