@@ -171,9 +171,15 @@ class AgentEntry:
   runner_defaults: num_envs and rollout_length this agent wants when the
     user does not choose.
   presets: per environment id, tuned agent and runner settings.
+  runners: the runners this agent fits ("single", "anakin", "distributed");
+    another one is refused with `unsupported_reason` before anything is
+    written.
+  unsupported_reason: why the other runners do not fit (for the error).
   """
   config_cls: type
   make_agent: AgentFactory
   runner_defaults: dict[str, Any]
   presets: dict[str, Preset] = dataclasses.field(default_factory=dict)
   description: str = ""
+  runners: tuple[str, ...] = ("single", "anakin", "distributed")
+  unsupported_reason: str = ""

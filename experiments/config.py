@@ -108,10 +108,15 @@ class RunSettings:
 
   def validate(self) -> None:
     """Raises ConfigError naming the first malformed field."""
-    agents.get(self.agent)
+    entry = agents.get(self.agent)
     if self.runner not in RUNNERS:
       raise errors.ConfigError(
           f"runner must be one of {', '.join(RUNNERS)}, got {self.runner!r}.")
+    if self.runner not in entry.runners:
+      raise errors.ConfigError(
+          f"{self.agent} does not run in the {self.runner} runner"
+          f"{': ' + entry.unsupported_reason if entry.unsupported_reason else ''}"
+          f". Choose --runner {' or '.join(entry.runners)}.")
     config_checks.require_positive_ints(self, ("num_seeds",))
     if self.runner == "single":
       config_checks.require_positive_ints(self, ("eval_episodes",))

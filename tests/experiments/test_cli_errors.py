@@ -166,3 +166,19 @@ def test_resume_of_a_run_from_another_runner(capsys, tmp_path):
   assert code == train.EXIT_BAD_INPUT
   assert "a run of the 'anakin' runner" in err and "single" in err
   assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_agent_in_a_runner_it_does_not_fit(capsys, tmp_path, monkeypatch):
+  import dataclasses
+
+  import agents
+  entry = dataclasses.replace(
+      agents.REGISTRY["dqn"], runners=("anakin",),
+      unsupported_reason="it needs many environments in one program")
+  monkeypatch.setitem(agents.REGISTRY, "only_anakin", entry)
+  code, err = _main(capsys, "--agent", "only_anakin", "--runner", "single",
+                    "--run-dir", str(tmp_path / "r"))
+  assert code == train.EXIT_BAD_INPUT
+  assert ("only_anakin does not run in the single runner: it needs many "
+          "environments in one program. Choose --runner anakin.") in err
+  assert not (tmp_path / "r").exists()
