@@ -49,7 +49,8 @@ bracket the session's noise; their mean is the baseline).
                warm-up that compiles the policy and the server's insert).
                The actors are the runner's ActorWorker with timers around
                the adder, the insert calls (ActorReplay.flush: stacking the
-               32 items and sending them, less the wait for the previous
+               remote_replay.insert_batch(N) items, 32 up to 2 actors, 16
+               per actor up to 128, and sending them, less the wait for the previous
                call's reply, which ActorReplay.wait_seconds holds) and the
                parameter polls, so the time split is complete. The
                server's stats() gives the insert rate.
@@ -59,8 +60,9 @@ bracket the session's noise; their mean is the baseline).
                ActorWorker's own blocking fetch: latest_params, ray.get of
                the ref, device_put; median of --latency-reps), and the
                replay server's cost per call (the runner's ReplayServer
-               with the agent's spec, limiter and all): insert of 32
-               transitions stacked (one array per field, as ActorReplay
+               with the agent's spec, limiter and all, built for
+               --model-actors actors): insert of the transitions such a
+               run's actors send per call (128 for 8 actors), stacked (one array per field, as ActorReplay
                sends them), sample of one batch, sample carrying the
                previous batch's priorities (the learner's one call per
                update), and update_priorities alone (a part of that call;
@@ -71,7 +73,8 @@ bracket the session's noise; their mean is the baseline).
                calls on a ReplayServer object in the probe's own process
                (no Ray); and the mix a learner-on run asks for (per
                learner update one sample call carrying priorities and
-               (batch / samples_per_insert) / 32 of an insert).
+               (batch / samples_per_insert) / items-per-call of an
+               insert).
 
 The learner-off server is replay_server.ReplayServer with may_insert()
 always True. Shrinking samples_per_insert with dataclasses.replace would
@@ -280,7 +283,7 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
   import jax  # pylint: disable=g-import-not-at-top
   from experiments import distributed_runner  # pylint: disable=g-import-not-at-top
   from experiments.distributed import coordinator as coordinator_lib  # pylint: disable=g-import-not-at-top
-  from experiments.distributed import workers  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import remote_replay  # pylint: disable=g-import-not-at-top
   stop = threading.Event()
   publisher = None
   try:
@@ -298,6 +301,7 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
     info = ray.get(server.info.remote())
     params = jax.device_get(s["params"])
     ray.get(coordinator.publish.remote(0, [ray.put(params)]))
+    per_call = remote_replay.insert_batch(num_actors)
     actors = [ray.remote(timed_actor).options(
         num_cpus=0, runtime_env=env_vars).remote(
             config.to_json(), i, coordinator, server)
@@ -305,8 +309,7 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
     pids = ray.get([a.warm_up.remote() for a in actors])
     # The server's first insert compiles its add: once, before timing.
     ray.get(server.insert.remote(
-        _stacked_items(s["example"], workers.INSERT_BATCH, 0),
-        workers.INSERT_BATCH, 0))
+        _stacked_items(s["example"], per_call, 0), per_call, 0))
     before = ray.get(server.stats.remote())
 
     def publish_loop() -> None:
@@ -337,7 +340,8 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
             "replay": info["description"], "server_pid": info["pid"],
             "inserted": inserted, "insert_items_per_second": inserted / seconds,
             "insert_calls_per_second":
-                inserted / workers.INSERT_BATCH / seconds,
+                inserted / per_call / seconds,
+            "items_per_insert": per_call,
             "publish_interval": publish_interval,
             "versions_published": snapshot["params_version"] + 1,
             "actors": per_actor}
@@ -348,14 +352,18 @@ def actors_only(num_actors: int, num_steps: int, replay: str,
     ray.shutdown()
 
 
-def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
+def probe(replay: str, latency_reps: int, call_reps: int,
+          model_actors: int) -> dict[str, Any]:
   """Parameter-update latency and the replay server's per-call costs, on
-  an otherwise idle Ray."""
+  an otherwise idle Ray; the server and its insert calls as a run of
+  `model_actors` actors has them (remote_replay.insert_batch items per
+  call)."""
   ray = _start_ray(max(os.cpu_count() or 1, 2))
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from experiments import distributed_runner  # pylint: disable=g-import-not-at-top
   from experiments.distributed import coordinator as coordinator_lib  # pylint: disable=g-import-not-at-top
+  from experiments.distributed import remote_replay  # pylint: disable=g-import-not-at-top
   from experiments.distributed import replay_server  # pylint: disable=g-import-not-at-top
   from experiments.distributed import workers  # pylint: disable=g-import-not-at-top
   try:
@@ -368,7 +376,8 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
     # The runner's own server, limiter and all (the agent's spec).
     server = ray.remote(replay_server.ReplayServer).options(
         num_cpus=0, runtime_env=env_vars).remote(
-            agent.replay, s["example"], config.replay, None, config.seed, 1)
+            agent.replay, s["example"], config.replay, None, config.seed,
+            model_actors)
     info = ray.get(server.info.remote())
     actor = ray.remote(timed_actor).options(
         num_cpus=0, runtime_env=env_vars).remote(
@@ -407,7 +416,7 @@ def probe(replay: str, latency_reps: int, call_reps: int) -> dict[str, Any]:
     # call: its work, whoever calls). The agent's spec: the limiter needs
     # min_size items and then batch_size / samples_per_insert inserted per
     # sampled batch. Inserts as ActorReplay sends them: 32 items stacked.
-    batch = workers.INSERT_BATCH
+    batch = remote_replay.insert_batch(model_actors)
     pool = [_stacked_items(s["example"], batch, i) for i in range(8)]
     spec = agent.replay
     prioritized = spec.kind == "transitions" and bool(spec.prioritized)
@@ -1218,7 +1227,8 @@ def main() -> None:
 
   if args._actors_only is not None or args._probe:  # a child: nothing heavy yet
     if args._probe:
-      result = probe(args.replay, args.latency_reps, args.call_reps)
+      result = probe(args.replay, args.latency_reps, args.call_reps,
+                     args.model_actors)
     else:
       result = actors_only(args._actors_only, args.num_steps, args.replay,
                            args.publish_interval)
@@ -1274,7 +1284,8 @@ def main() -> None:
                            if r["split"] else None)
       out["learner_off"].append(r)
       print(_describe(r), flush=True)
-    r = run_child(["--_probe"], "probe", args, log_dir, env)
+    r = run_child(["--_probe", "--model-actors", str(args.model_actors)],
+                  "probe", args, log_dir, env)
     out["probe"] = r
     print(_describe(r), flush=True)
     single()

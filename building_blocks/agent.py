@@ -127,6 +127,8 @@ class ReplayBackend(Protocol):
 
   insert(item, priority): stores one item (a Transition or a Rollout,
     without a batch axis); never blocks.
+  insert_many(stacked, count): `insert(item, None)` of `count` items given
+    stacked (each leaf with a leading axis of `count`), in order.
   ready(): True when the rate limiter allows one sample now.
   sample(): one batch (transitions: `ReplayBatch` of `batch_size` items;
     rollouts: `ReplayBatch` whose data is the oldest Rollout).
@@ -144,6 +146,7 @@ class ReplayBackend(Protocol):
   description: str
 
   def insert(self, item: Any, priority: float | None = None) -> None: ...
+  def insert_many(self, stacked: Any, count: int) -> None: ...
   def ready(self) -> bool: ...
   def sample(self) -> Any: ...
   def update_priorities(self, keys: Any, priorities: Any) -> None: ...

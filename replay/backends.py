@@ -34,7 +34,8 @@ BACKENDS = ("reverb", "device")
 
 def make_replay(spec: agent_lib.ReplaySpec, example_item: Any, backend: str,
                 *, checkpoint_dir: str | None, key: jax.Array,
-                port: int = 0) -> agent_lib.ReplayBackend:
+                port: int = 0, add_chunk: int | None = None
+                ) -> agent_lib.ReplayBackend:
   """The replay for `spec` on `backend` ("reverb" or "device").
 
   Args:
@@ -50,6 +51,8 @@ def make_replay(spec: agent_lib.ReplaySpec, example_item: Any, backend: str,
     key: PRNG key of the device buffer's sampler (Reverb samples with its
       own generator).
     port: the Reverb server's port (0: any free one); ignored by "device".
+    add_chunk: items per jitted add of the device buffer (None: its
+      default); ignored by "reverb".
 
   Raises:
     ConfigError: an unknown backend or replay kind.
@@ -80,7 +83,7 @@ def make_replay(spec: agent_lib.ReplaySpec, example_item: Any, backend: str,
     return device_replay.DeviceReplay(
         buffer, example_item, samples_per_insert=spec.samples_per_insert,
         error_buffer=spec.error_buffer, key=key,
-        checkpoint_dir=checkpoint_dir)
+        checkpoint_dir=checkpoint_dir, add_chunk=add_chunk)
   return device_replay.DeviceRolloutQueue(example_item,
                                           checkpoint_dir=checkpoint_dir)
 

@@ -47,6 +47,19 @@ class FlatCodec:
              for leaf, value in zip(self._leaves, jax.tree_util.tree_leaves(nest))]
     return {COLUMN: np.concatenate(parts)}
 
+  def encode_batch(self, stacked: Any, count: int) -> np.ndarray:
+    """A nest whose leaves have a leading axis of `count` -> uint8[count,
+    num_bytes], row i the same bytes as `encode` of item i (one
+    concatenation for all rows instead of one per item)."""
+    parts = []
+    for leaf, value in zip(self._leaves, jax.tree_util.tree_leaves(stacked)):
+      value = np.ascontiguousarray(value, dtype=leaf.dtype)
+      if value.shape != (count,) + leaf.shape:
+        raise ValueError(f"expected {count} items of shape {leaf.shape}, got "
+                         f"an array of shape {value.shape}")
+      parts.append(value.reshape(count, -1).view(np.uint8))
+    return np.concatenate(parts, axis=1)
+
   def decode(self, columns: dict[str, Any]) -> Any:
     """{"bytes": uint8[..., num_bytes]} -> nest with the same leading axes."""
     column = columns[COLUMN]
@@ -69,3 +82,10 @@ class FlatCodec:
     """The Reverb table signature: one uint8 column."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     return {COLUMN: tf.TensorSpec([self.num_bytes], tf.uint8, name=COLUMN)}
+
+
+def unstack(stacked: Any, count: int) -> list[Any]:
+  """The `count` items of a nest whose leaves have a leading axis of
+  `count` (for backends that store one item at a time)."""
+  return [jax.tree_util.tree_map(lambda x, i=i: x[i], stacked)
+          for i in range(count)]

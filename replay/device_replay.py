@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from building_blocks import errors
+from replay import codec as codec_lib
 from replay import device_buffer as device_buffer_lib
 from replay.dataset import ReplayBatch
 
@@ -108,7 +109,10 @@ class DeviceReplay:
       per_sample = buffer.sample_batch_size / samples_per_insert
       add_chunk = 1 << max(0, int(per_sample).bit_length() - 1)
     self.add_chunk = max(1, min(int(add_chunk), buffer.capacity))
-    self._staged: list[Any] = []
+    self._staged: list[Any] = []  # items from insert(), in order
+    # Blocks of columns (one array per leaf, leading axis the items) from
+    # insert_many() and from the items staged before it, in order.
+    self._blocks: list[list[np.ndarray]] = []
     self._treedef = jax.tree_util.tree_structure(example_item)
     # flashbax starts the sum tree's max priority as a weakly typed scalar,
     # which the first priority update makes a float32: the jitted add and
@@ -155,17 +159,36 @@ class DeviceReplay:
     self.limiter.inserts += 1
     self._size = min(self._size + 1, self.buffer.capacity)
 
+  def insert_many(self, stacked: Any, count: int) -> None:
+    """Stages `count` items given stacked (each leaf with a leading axis of
+    `count`), as `count` calls of `insert` would, without splitting them
+    into items (a distributed replay server receives them so)."""
+    self._stage_items_as_block()
+    self._blocks.append([np.asarray(x).astype(dtype, copy=False)
+                         for x, dtype in zip(jax.tree_util.tree_leaves(stacked),
+                                             self._dtypes)])
+    self.limiter.inserts += count
+    self._size = min(self._size + count, self.buffer.capacity)
+
+  def _stage_items_as_block(self) -> None:
+    staged, self._staged = self._staged, []
+    if staged:
+      self._blocks.append(
+          [np.stack(leaves).astype(dtype, copy=False) for leaves, dtype in
+           zip(zip(*(jax.tree_util.tree_leaves(item) for item in staged)),
+               self._dtypes)])
+
   def flush(self) -> None:
     """Moves the staged items to the device, in order (asynchronously):
     adds of `add_chunk` items, then of one item for the remainder."""
-    staged, self._staged = self._staged, []
-    if not staged:
+    self._stage_items_as_block()
+    blocks, self._blocks = self._blocks, []
+    if not blocks:
       return
-    columns = [np.stack(leaves).astype(dtype, copy=False) for leaves, dtype in
-               zip(zip(*(jax.tree_util.tree_leaves(item) for item in staged)),
-                   self._dtypes)]
+    columns = blocks[0] if len(blocks) == 1 else [
+        np.concatenate(leaves) for leaves in zip(*blocks)]
     start = 0
-    remaining = len(staged)
+    remaining = len(columns[0])
     while remaining:
       chunk = self.add_chunk if remaining >= self.add_chunk else 1
       items = self._treedef.unflatten(
@@ -331,6 +354,11 @@ class DeviceRolloutQueue:
           "each rollout before inserting more than that.")
     self._queue.append((self._next_key, jax.device_put(item)))
     self._next_key += 1
+
+  def insert_many(self, stacked: Any, count: int) -> None:
+    """`insert` of each of `count` stacked rollouts, in order."""
+    for item in codec_lib.unstack(stacked, count):
+      self.insert(item)
 
   def ready(self) -> bool:
     return bool(self._queue)

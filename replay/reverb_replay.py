@@ -260,6 +260,18 @@ class ReverbReplay(_ReverbBackend):
     if len(self._staged) >= self._write_group:
       self._write_staged()
 
+  def insert_many(self, stacked: Any, count: int) -> None:
+    """Stages `count` transitions given stacked (each leaf with a leading
+    axis of `count`), as `count` calls of `insert(item, None)` would,
+    encoded in one go."""
+    rows = self._codec.encode_batch(stacked, count)
+    priority = float(self.max_priority)
+    self._staged.extend((row, priority) for row in rows)
+    self._limiter.inserts += count
+    self._size = min(self._size + count, self._capacity)
+    if len(self._staged) >= self._write_group:
+      self._write_staged()
+
   def _write_staged(self) -> None:
     for column, priority in self._staged:
       self._writer.write(column, priority)
@@ -368,6 +380,11 @@ class ReverbRolloutQueue(_ReverbBackend):
     self._writer.write(self._codec.encode(item)[codec_lib.COLUMN], 1.0)
     self._writer.flush()
     self._queued += 1
+
+  def insert_many(self, stacked: Any, count: int) -> None:
+    """`insert` of each of `count` stacked rollouts, in order."""
+    for item in codec_lib.unstack(stacked, count):
+      self.insert(item)
 
   def ready(self) -> bool:
     return self._queued > 0

@@ -34,7 +34,6 @@ EVAL_SEED_OFFSET = 999_983
 STEPS_PER_GRANT = 512       # env steps an actor asks for at a time
 PARAMS_POLL_SECONDS = 0.02  # how often an actor asks for a newer version
 REPORT_SECONDS = 0.25       # how often the learner reports and checks
-INSERT_BATCH = 32           # transitions per insert call
 STOP_POLL_SECONDS = 0.1     # how often a waiting process asks whether to stop
 
 
@@ -97,11 +96,12 @@ class ActorWorker:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed),
                              1000 + 100 * actor_id + incarnation)
     self._actor = actor_lib.Actor(agent.policy, key)
-    # Transitions go to the server 32 at a time; a rollout at once.
+    # Transitions go to the server insert_batch() at a time; a rollout at
+    # once.
     self._should_stop = _StopCheck(coordinator)
     self._replay = remote_replay.ActorReplay(
-        server, 1 if agent.replay.kind == "rollouts" else INSERT_BATCH,
-        self._should_stop)
+        server, 1 if agent.replay.kind == "rollouts" else
+        remote_replay.insert_batch(config.num_actors), self._should_stop)
     self._adder = vector_adders.make_adder(
         agent.replay, self._num_envs, config.runner_setting("rollout_length"),
         self._replay.insert)

@@ -106,6 +106,26 @@ def test_items_sample_back_exactly(backend, make):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_insert_many_stores_stacked_items_as_inserts_would(backend, make):
+  """insert_many of stacked items, between single inserts, keeps every
+  item and the order of all of them (the oldest go first at capacity)."""
+  replay = make(backend, _spec(capacity=20))
+  def stack(ids):
+    return jax.tree_util.tree_map(lambda *xs: np.stack(xs),
+                                  *[_transition(i) for i in ids])
+  replay.insert(_transition(0))
+  replay.insert_many(stack(range(1, 6)), 5)
+  replay.insert(_transition(6))
+  replay.insert_many(stack(range(7, 25)), 18)
+  replay.flush()
+  assert replay.size() == 20 and replay.ready()
+  seen = set()
+  for _ in range(12):
+    seen.update(_rows(replay.sample()))
+  assert seen == set(range(5, 25))  # 0..4, the oldest, were overwritten
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_adder_fills_a_backend_through_its_sink(backend, make):
   replay = make(backend, _spec(min_size=3))
   adder = adders.NStepTransitionAdder(backends.sink(replay), n_step=2,
@@ -311,6 +331,11 @@ def test_queue_is_fifo_and_samples_each_rollout_once(backend, make):
     queue.sample()
   queue.insert(_rollout(7))
   _assert_rollout(queue.sample(), 7)
+  stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs),
+                                   _rollout(8), _rollout(9))
+  queue.insert_many(stacked, 2)
+  _assert_rollout(queue.sample(), 8)
+  _assert_rollout(queue.sample(), 9)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

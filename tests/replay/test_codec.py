@@ -4,6 +4,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from building_blocks import types
 from replay import codec as codec_lib
@@ -37,6 +38,21 @@ def test_round_trip_and_batched_decode():
                                   [t.action for t in items])
     np.testing.assert_array_equal(np.asarray(batch.next_observation[2]),
                                   items[2].next_observation)
+
+
+def test_encode_batch_gives_each_items_bytes_and_unstack_its_items():
+  rng = np.random.default_rng(1)
+  items = [_transition(rng) for _ in range(3)]
+  codec = codec_lib.FlatCodec(items[0])
+  stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *items)
+  rows = codec.encode_batch(stacked, 3)
+  assert rows.shape == (3, codec.num_bytes) and rows.dtype == np.uint8
+  for row, item, back in zip(rows, items, codec_lib.unstack(stacked, 3)):
+    np.testing.assert_array_equal(row, codec.encode(item)[codec_lib.COLUMN])
+    for got, want in zip(back, item):
+      np.testing.assert_array_equal(got, want)
+  with pytest.raises(ValueError, match="expected 2 items"):
+    codec.encode_batch(stacked, 2)
 
 
 def test_exact_for_every_dtype():
