@@ -34,7 +34,7 @@ class RunSettings:
   agent: str = "dqn"
   """Agent name (see the list above)."""
   env: str = "CartPole-v1"
-  """Environment id: any gymnasium id (runner single) or a JAX-native one (runner anakin)."""
+  """Environment id: any gymnasium id or JAX-native one (envs/jax_envs; the single and distributed runners serve it through gymnasium's API); the anakin runner needs a JAX-native one."""
   runner: Literal["single", "anakin", "distributed"] = "single"
   """single: one process, gymnasium environments, replay in Reverb or device memory; anakin: all on the accelerator, JAX-native environments, many seeds in one program; distributed: replay server, learner, actors and evaluator as Ray processes."""
   seed: int = 0

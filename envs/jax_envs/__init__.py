@@ -2,7 +2,8 @@
 
 Pure, jittable and vmappable re-implementations of gymnasium's classic
 control tasks (same dynamics, rewards, terminations and time limits as
-gymnasium 1.x) and of bsuite's Catch. See base.py for the interface:
+gymnasium 1.x), of bsuite's Catch and of MinAtar's Breakout
+(`MinAtar/Breakout-v1`). See base.py for the interface:
 
   env = jax_envs.make("CartPole-v1")
   state, obs = env.reset(key)
@@ -16,6 +17,7 @@ from typing import Callable
 from building_blocks import errors
 from envs.jax_envs.acrobot import Acrobot
 from envs.jax_envs.base import EnvState, JaxEnvironment, TimeStep
+from envs.jax_envs.breakout import Breakout
 from envs.jax_envs.cartpole import CartPole
 from envs.jax_envs.catch import Catch
 from envs.jax_envs.continuous_mountain_car import MountainCarContinuous
@@ -24,7 +26,8 @@ from envs.jax_envs.pendulum import Pendulum
 
 _REGISTRY: dict[str, Callable[[], JaxEnvironment]] = {
     env.env_id: env for env in (CartPole, Acrobot, MountainCar,
-                                MountainCarContinuous, Pendulum, Catch)
+                                MountainCarContinuous, Pendulum, Catch,
+                                Breakout)
 }
 
 
@@ -48,7 +51,7 @@ def make(env_id: str) -> JaxEnvironment:
 
 
 __all__ = [
-    "Acrobot", "CartPole", "Catch", "EnvState", "JaxEnvironment",
+    "Acrobot", "Breakout", "CartPole", "Catch", "EnvState", "JaxEnvironment",
     "MountainCar", "MountainCarContinuous", "Pendulum", "TimeStep", "make",
     "registered_ids",
 ]

@@ -340,12 +340,15 @@ def test_jit_and_vmap_over_eight_envs(env_id):
 
 def test_make_unknown_id_names_close_matches():
   assert jax_envs.registered_ids() == sorted([
-      "Acrobot-v1", "CartPole-v1", "Catch-bsuite", "MountainCar-v0",
-      "MountainCarContinuous-v0", "Pendulum-v1"])
+      "Acrobot-v1", "CartPole-v1", "Catch-bsuite", "MinAtar/Breakout-v1",
+      "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1"])
   with pytest.raises(errors.UnknownEnvironmentError, match="CartPole-v1"):
     jax_envs.make("Cartpole-v1")
-  with pytest.raises(errors.UnknownEnvironmentError) as info:
+  with pytest.raises(errors.UnknownEnvironmentError,
+                     match="Did you mean: MinAtar/Breakout-v1"):
     jax_envs.make("Breakout-v5")
+  with pytest.raises(errors.UnknownEnvironmentError) as info:
+    jax_envs.make("Taxi-v3")
   assert "Did you mean" not in str(info.value)
   for env_id in jax_envs.registered_ids():
     assert env_id in str(info.value)
