@@ -1,19 +1,28 @@
 """One learner for the value-based family, with a pluggable loss and head.
 
-DQN, and next C51, QR-DQN, M-DQN and Rainbow, differ only in what the
-network's head outputs and in the loss on a batch (Acme's SGDLearner with a
-LossFn). Everything else is written here once: the epsilon-greedy policy,
+DQN, C51, QR-DQN, M-DQN and Rainbow differ only in what the network's head
+outputs and in the loss on a batch (Acme's SGDLearner with a LossFn).
+Everything else is written here once: the epsilon-greedy policy,
 importance weights for prioritized replay, the optimiser, the periodic
 target copy, several SGD steps per replay sample in one `lax.scan`, and the
 agent's `ReplaySpec`. An agent supplies
 
-  network: ValueNetwork(init, apply, q_values)
+  network: ValueNetwork(init, apply, q_values, stochastic=False)
     apply(params, obs[B]) -> head output (Q-values, logits over atoms, ...)
     q_values(head output) -> Q(s, .) [B, A], what acting maximises
   loss: LossFn(network, params, target_params, transitions[B], weights[B])
     -> (loss, extras) with extras["priority"] [B] >= 0 (new priorities)
 
 and a config with the fields of `ValueBasedConfig`.
+
+A stochastic network (stochastic=True, e.g. noisy layers) draws randomness
+from a key: apply(params, obs[B], key) with key None meaning its
+deterministic (mean) output. The policy then passes it a fresh key when
+acting and None when evaluating, and the learner passes the loss a fresh
+`key=` each SGD step (so a loss for such a network takes a `key` keyword;
+`apply_network`, `apply_network_to_pair` and `split_key` let one loss
+serve both kinds). A network
+that is not stochastic is called exactly as before, without a key.
 """
 from __future__ import annotations
 
@@ -35,10 +44,49 @@ from building_blocks import types
 
 
 class ValueNetwork(NamedTuple):
-  """Pure network functions of a value-based agent (see module docstring)."""
+  """Pure network functions of a value-based agent (see module docstring).
+
+  stochastic: apply takes a third argument, a key (None: the mean output).
+  """
   init: Callable
   apply: Callable
   q_values: Callable[[chex.Array], chex.Array]
+  stochastic: bool = False
+
+
+def apply_network(network: ValueNetwork, params: types.Params,
+                  observations: chex.ArrayTree,
+                  key: chex.PRNGKey | None = None) -> chex.Array:
+  """The head output; a stochastic network draws its noise from `key`
+  (None: its mean output), any other network ignores `key`."""
+  if network.stochastic:
+    return network.apply(params, observations, key)
+  return network.apply(params, observations)
+
+
+def apply_network_to_pair(network: ValueNetwork, params: types.Params,
+                          observations: chex.ArrayTree,
+                          next_observations: chex.ArrayTree,
+                          key: chex.PRNGKey | None = None
+                          ) -> tuple[chex.Array, chex.Array]:
+  """The head outputs at s and s' [B] from one forward pass over both
+  (stacked): faster than two, and a stochastic network draws one noise for
+  both, as the online network of NoisyNet-DQN does (Fortunato et al.,
+  2018, algorithm 1)."""
+  batch = jax.tree_util.tree_leaves(observations)[0].shape[0]
+  both = jax.tree_util.tree_map(
+      lambda x, y: jnp.concatenate([x, y], axis=0), observations,
+      next_observations)
+  out = apply_network(network, params, both, key)
+  return out[:batch], out[batch:]
+
+
+def split_key(key: chex.PRNGKey | None, num: int
+              ) -> tuple[chex.PRNGKey | None, ...]:
+  """`num` independent keys from `key`, or `num` Nones for None."""
+  if key is None:
+    return (None,) * num
+  return tuple(jax.random.split(key, num))
 
 
 LossFn = Callable[..., tuple[chex.Array, dict[str, chex.Array]]]
@@ -183,8 +231,15 @@ def make_value_based_agent(config: ValueBasedConfig,
 
   def policy(params, key: chex.PRNGKey, observations: chex.Array,
              step: chex.Array, evaluation: bool = False):
-    """Epsilon-greedy over q_values(apply(params, obs)), batched."""
-    q_values = network.q_values(network.apply(params, observations))
+    """Epsilon-greedy over q_values(apply(params, obs)), batched; a
+    stochastic network acts with fresh noise, and evaluates with its mean."""
+    if network.stochastic:
+      noise_key, key = jax.random.split(key)
+      out = network.apply(params, observations,
+                          None if evaluation else noise_key)
+    else:
+      out = network.apply(params, observations)
+    q_values = network.q_values(out)
     chex.assert_rank(q_values, 2)
     eps = config.evaluation_epsilon if evaluation else epsilon(step)
     keys = jax.random.split(key, q_values.shape[0])
@@ -192,7 +247,10 @@ def make_value_based_agent(config: ValueBasedConfig,
         keys, q_values)
     return actions.astype(jnp.int32), {}
 
-  def sgd_step(state: ValueState, minibatch) -> tuple[ValueState, Any]:
+  def sgd_step(state: ValueState, inputs) -> tuple[ValueState, Any]:
+    minibatch, key = inputs
+    # Only a stochastic network's loss takes a key (see module docstring).
+    loss_kwargs = {"key": key} if network.stochastic else {}
     if config.prioritized:
       weights = importance_weights(minibatch.probabilities,
                                    minibatch.table_size,
@@ -200,7 +258,8 @@ def make_value_based_agent(config: ValueBasedConfig,
     else:
       weights = jnp.ones_like(minibatch.data.reward)
     (value, extras), grads = jax.value_and_grad(loss, argnums=1, has_aux=True)(
-        network, state.params, state.target_params, minibatch.data, weights)
+        network, state.params, state.target_params, minibatch.data, weights,
+        **loss_kwargs)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     steps = state.steps + 1
@@ -214,8 +273,9 @@ def make_value_based_agent(config: ValueBasedConfig,
   def update(state: ValueState, batch, key: chex.PRNGKey):
     """num_sgd_steps_per_step consecutive SGD steps on the batch's
     consecutive slices of batch_size items; the last step's metrics, and
-    the new priority of every item in sampling order."""
-    del key  # the updates are deterministic given the batch
+    the new priority of every item in sampling order. `key` feeds a
+    stochastic network's noise (one key per SGD step); the updates of any
+    other network are deterministic given the batch."""
     chex.assert_rank(batch.data.reward, 1)
     minibatches = jax.tree_util.tree_map(
         lambda x: jnp.reshape(jnp.asarray(x), (num_sgd, -1) + jnp.shape(x)[1:]),
@@ -223,7 +283,8 @@ def make_value_based_agent(config: ValueBasedConfig,
                        table_size=jnp.broadcast_to(
                            jnp.asarray(batch.table_size),
                            batch.data.reward.shape)))
-    state, (metrics, priorities) = jax.lax.scan(sgd_step, state, minibatches)
+    state, (metrics, priorities) = jax.lax.scan(
+        sgd_step, state, (minibatches, jax.random.split(key, num_sgd)))
     last = jax.tree_util.tree_map(lambda m: m[-1], metrics)
     return state, last, jnp.reshape(priorities, (-1,))
 
