@@ -42,7 +42,7 @@ def test_continuous_env_for_dqn(capsys, tmp_path):
     ("--dqn.batch-size", "0", "dqn.batch_size must be an integer >= 1"),
     ("--dqn.discount", "1.5", "dqn.discount must be in [0, 1]"),
     ("--num-steps", "-5", "num_steps must be an integer >= 1"),
-    ("--agent", "sac", "Unknown agent 'sac'"),
+    ("--agent", "no_such_agent", "Unknown agent 'no_such_agent'"),
 ])
 def test_out_of_range_values(capsys, tmp_path, flag, value, needle):
   run_dir = tmp_path / "r"
