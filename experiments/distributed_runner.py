@@ -42,6 +42,8 @@ from experiments.distributed import workers
 
 RETURN_WINDOW = 10
 POLL_SECONDS = 0.2
+# How long a restarting learner may take to come back before the run fails.
+RESTART_SECONDS = 120.0
 # Actors and the evaluator use the CPU (the learner alone owns an
 # accelerator, and nobody preallocates accelerator memory).
 # Their XLA runs single-threaded: their programs are tiny, and several
@@ -140,7 +142,8 @@ class _Processes:
   def restart(self, name: str) -> None:
     """Starts `name`'s loop again (an actor in a new process)."""
     self.restarts[name] += 1
-    if name == "learner":  # Ray restarted the process; it restored itself
+    if name == "learner":  # Ray restarts the process; it restores itself
+      self._wait_until_restarted(self.learner)
       self.loops[name] = self.learner.run.remote()
       return
     i = int(name[len("actor"):])
@@ -153,6 +156,22 @@ class _Processes:
         self.config_json, i, self.coordinator, self.server,
         self.restarts[name])
     self.loops[name] = self.actors[i].run.remote()
+
+  def _wait_until_restarted(self, handle: Any) -> None:
+    """Waits while Ray restarts `handle`'s process (its constructor restores
+    the last checkpoint and compiles: seconds, longer on a loaded machine):
+    a call made meanwhile fails with ActorUnavailableError, which must not
+    count as another crash. A process that cannot come back raises, and
+    that counts."""
+    deadline = time.monotonic() + RESTART_SECONDS
+    while True:
+      try:
+        self.ray.get(handle.__ray_ready__.remote())
+        return
+      except self.ray.exceptions.ActorUnavailableError:
+        if time.monotonic() > deadline:
+          raise
+        time.sleep(0.5)
 
   def server_stats(self) -> dict[str, Any] | None:
     """The replay server's counters; None while it restarts."""
