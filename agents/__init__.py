@@ -36,7 +36,6 @@ REGISTRY: dict[str, agent_lib.AgentEntry] = {
         config_cls=c51_config.C51Config, make_agent=c51_agent.make_agent,
         # As DQN: one environment; 8 steps per all-on-accelerator rollout.
         runner_defaults=dict(num_envs=1, rollout_length=8),
-        presets=c51_config.PRESETS,
         description="C51, categorical DQN, n-step, prioritized replay (discrete actions)"),
     "d4pg": agent_lib.AgentEntry(
         config_cls=d4pg_config.D4PGConfig, make_agent=d4pg_agent.make_agent,
@@ -55,7 +54,7 @@ REGISTRY: dict[str, agent_lib.AgentEntry] = {
         # As DQN: one environment; 8 steps per all-on-accelerator rollout.
         runner_defaults=dict(num_envs=1, rollout_length=8),
         presets=mdqn_config.PRESETS,
-        description="Munchausen DQN, prioritized replay (discrete actions)"),
+        description="Munchausen DQN, n-step, prioritized replay (discrete actions)"),
     "ppo": agent_lib.AgentEntry(
         config_cls=ppo_config.PPOConfig, make_agent=ppo_agent.make_agent,
         runner_defaults=ppo_config.RUNNER_DEFAULTS,
@@ -79,14 +78,12 @@ REGISTRY: dict[str, agent_lib.AgentEntry] = {
         make_agent=qr_dqn_agent.make_agent,
         # As DQN: one environment; 8 steps per all-on-accelerator rollout.
         runner_defaults=dict(num_envs=1, rollout_length=8),
-        presets=qr_dqn_config.PRESETS,
         description="QR-DQN, quantile regression DQN, n-step, prioritized replay (discrete actions)"),
     "rainbow": agent_lib.AgentEntry(
         config_cls=rainbow_config.RainbowConfig,
         make_agent=rainbow_agent.make_agent,
         # As DQN: one environment; 8 steps per all-on-accelerator rollout.
         runner_defaults=dict(num_envs=1, rollout_length=8),
-        presets=rainbow_config.PRESETS,
         description="Rainbow: noisy dueling C51, n-step, prioritized replay (discrete actions)"),
     "sac": agent_lib.AgentEntry(
         config_cls=sac_config.SACConfig, make_agent=sac_agent.make_agent,

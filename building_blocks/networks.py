@@ -3,11 +3,13 @@ value-based family's general head (distributional outputs, dueling streams,
 noisy layers)."""
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
+import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class FeedForwardNetwork(NamedTuple):
@@ -63,10 +65,11 @@ class NoisyLinear(hk.Module):
     eps_w[i, j] = f(eps_in[i]) f(eps_out[j]),  eps_b = f(eps_out),
     f(x) = sgn(x) sqrt(|x|),  eps_in ~ N(0, I_p),  eps_out ~ N(0, I_q),
 
-  for p inputs and q outputs; the noise is drawn from `key` (one normal
-  vector of p + q: eps_in, then eps_out), one draw for the whole batch. With key None the layer is its mean, mu_w x + mu_b.
-  Initialisation (the paper's, for factorised noise): mu ~ U[-1/sqrt(p),
-  1/sqrt(p)], sigma = sigma_0 / sqrt(p).
+  for p inputs and q outputs. `noise` holds the p + q standard normals
+  (eps_in, then eps_out; `noise_size`), one draw for the whole batch; with
+  noise None the layer is its mean, mu_w x + mu_b. Initialisation (the
+  paper's, for factorised noise): mu ~ U[-1/sqrt(p), 1/sqrt(p)],
+  sigma = sigma_0 / sqrt(p).
   """
 
   def __init__(self, output_size: int, sigma_0: float = 0.5,
@@ -75,7 +78,12 @@ class NoisyLinear(hk.Module):
     self._output_size = output_size
     self._sigma_0 = sigma_0
 
-  def __call__(self, x: jax.Array, key: jax.Array | None) -> jax.Array:
+  @staticmethod
+  def noise_size(num_inputs: int, output_size: int) -> int:
+    """Standard normals one noisy forward pass of the layer takes."""
+    return num_inputs + output_size
+
+  def __call__(self, x: jax.Array, noise: jax.Array | None) -> jax.Array:
     num_inputs = x.shape[-1]
     bound = 1.0 / num_inputs ** 0.5
     mu_init = hk.initializers.RandomUniform(-bound, bound)
@@ -87,12 +95,11 @@ class NoisyLinear(hk.Module):
                             init=mu_init)
     b_sigma = hk.get_parameter("b_sigma", (self._output_size,), x.dtype,
                                init=sigma_init)
-    if key is None:
+    if noise is None:
       return x @ w_mu + b_mu
-    # One draw of p + q normals: eps_in, then eps_out.
-    eps = jax.random.normal(key, (num_inputs + self._output_size,), x.dtype)
-    f_in = _signed_sqrt(eps[:num_inputs])
-    f_out = _signed_sqrt(eps[num_inputs:])
+    chex.assert_shape(noise, (self.noise_size(num_inputs, self._output_size),))
+    f_in = _signed_sqrt(noise[:num_inputs])
+    f_out = _signed_sqrt(noise[num_inputs:])
     # The noise is shared by the whole batch, so forming the p x q noisy
     # weights once costs less than a second matmul with sigma_w (and its
     # gradient is one matmul too).
@@ -119,7 +126,8 @@ class ValueHead(hk.Module):
   Linear when hidden_size is None). dueling: a value stream (K outputs)
   and an advantage stream (A x K) combined by `dueling_combine`; otherwise
   one stream of A x K outputs. noisy: every layer of the head is a
-  `NoisyLinear` (its noise from `key`; key None: the mean network).
+  `NoisyLinear`, all their noise drawn from `key` at once (one random
+  number call per forward pass); key None: the mean network.
   """
 
   def __init__(self, num_actions: int, num_outputs: int | None = None,
@@ -136,36 +144,44 @@ class ValueHead(hk.Module):
 
   def __call__(self, features: jax.Array,
                key: jax.Array | None = None) -> jax.Array:
-    # Layers are made here (not in helper methods) so that their names are
-    # value_head/<stream>_hidden and value_head/<stream>_output.
-    def layer(size: int, name: str, layer_key: jax.Array | None,
-              x: jax.Array) -> jax.Array:
-      if self._noisy:
-        return NoisyLinear(size, self._sigma_0, name=name)(x, layer_key)
-      return hk.Linear(size, name=name)(x)
-
-    def stream(name: str, size: int, stream_keys: Sequence[Any],
-               x: jax.Array) -> jax.Array:
-      if self._hidden_size is not None:
-        x = jax.nn.relu(layer(self._hidden_size, f"{name}_hidden",
-                              stream_keys[0], x))
-      return layer(size, f"{name}_output", stream_keys[1], x)
-
     per_action = self._num_outputs or 1
     shape = (features.shape[0], self._num_actions, per_action)
-    # One split for every layer's key (fewer random-number kernels to
-    # compile and run than a split per stream and per layer).
-    keys = ([None] * 4 if key is None or not self._noisy
-            else list(jax.random.split(key, 4)))
-    advantages = jnp.reshape(
-        stream("advantage" if self._dueling else "q",
-               self._num_actions * per_action, keys[:2], features),
-        shape)
-    out = advantages
+    # (name, inputs, outputs) of every layer, in the order of the noise.
+    streams = [("advantage" if self._dueling else "q",
+                self._num_actions * per_action)]
     if self._dueling:
-      value = jnp.reshape(stream("value", per_action, keys[2:], features),
-                          (shape[0], 1, per_action))
-      out = dueling_combine(value, advantages)
+      streams.append(("value", per_action))
+    layers = []
+    for name, size in streams:
+      inputs = features.shape[-1]
+      if self._hidden_size is not None:
+        layers.append((f"{name}_hidden", inputs, self._hidden_size))
+        inputs = self._hidden_size
+      layers.append((f"{name}_output", inputs, size))
+    noise = {name: None for name, _, _ in layers}
+    if self._noisy and key is not None:
+      sizes = [NoisyLinear.noise_size(p, q) for _, p, q in layers]
+      draws = jnp.split(jax.random.normal(key, (sum(sizes),), features.dtype),
+                        np.cumsum(sizes)[:-1])
+      noise = {name: draw for (name, _, _), draw in zip(layers, draws)}
+
+    # Layers are made here (not in helper methods) so that their names are
+    # value_head/<stream>_hidden and value_head/<stream>_output.
+    def layer(name: str, size: int, x: jax.Array) -> jax.Array:
+      if self._noisy:
+        return NoisyLinear(size, self._sigma_0, name=name)(x, noise[name])
+      return hk.Linear(size, name=name)(x)
+
+    def stream(name: str, size: int) -> jax.Array:
+      x = features
+      if self._hidden_size is not None:
+        x = jax.nn.relu(layer(f"{name}_hidden", self._hidden_size, x))
+      return layer(f"{name}_output", size, x)
+
+    out = jnp.reshape(stream(*streams[0]), shape)
+    if self._dueling:
+      value = jnp.reshape(stream(*streams[1]), (shape[0], 1, per_action))
+      out = dueling_combine(value, out)
     return out[..., 0] if self._num_outputs is None else out
 
 

@@ -21,8 +21,8 @@ deterministic (mean) output. The policy then passes it a fresh key when
 acting and None when evaluating, and the learner passes the loss a fresh
 `key=` each SGD step (so a loss for such a network takes a `key` keyword;
 `apply_network`, `apply_network_to_pair` and `split_key` let one loss
-serve both kinds). A network
-that is not stochastic is called exactly as before, without a key.
+serve both kinds). A network that is not stochastic is called exactly as
+before, without a key, and its updates ignore the key.
 """
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from building_blocks import agent as agent_lib
 from building_blocks import errors
 from building_blocks import specs
 from building_blocks import value_based
@@ -92,8 +91,3 @@ class C51Config(value_based.ValueBasedConfig):
     super().validate(prefix)
     check_num_atoms(self.num_atoms, prefix)
     check_support(self.v_min, self.v_max, prefix)
-
-
-# Settings that differ from the defaults, per environment id (see
-# experiments.config.default_config): none yet.
-PRESETS: dict[str, agent_lib.Preset] = {}

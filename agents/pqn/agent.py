@@ -22,20 +22,13 @@ def make_agent(config: config_lib.PQNConfig, spec: specs.EnvironmentSpec,
   the run's `run.num_rollouts` updates."""
   network = networks_lib.make_network(spec, config.hidden_sizes,
                                       config.layer_norm)
-  if run.num_envs < config_lib.MIN_NUM_ENVS:
-    raise errors.ConfigError(
-        f"PQN needs at least {config_lib.MIN_NUM_ENVS} parallel environments, "
-        f"got num_envs {run.num_envs}: it has no replay buffer, so many "
-        "environments stepped together are what decorrelates its "
-        f"minibatches. Pass --num-envs {config_lib.MIN_NUM_ENVS} or more "
-        f"(default {config_lib.RUNNER_DEFAULTS['num_envs']}), or use dqn or "
-        "mdqn (replay) for a single environment.")
   batch = run.num_envs * run.rollout_length
   if batch % config.num_minibatches:
     raise errors.ConfigError(
         f"num_envs x rollout_length ({run.num_envs} x {run.rollout_length} = "
         f"{batch}) must split into pqn.num_minibatches "
-        f"({config.num_minibatches}) equal minibatches; change one of them.")
+        f"({config.num_minibatches}) equal minibatches; change --num-envs, "
+        "--rollout-length or --pqn.num-minibatches.")
   optimizer = learning.make_optimizer(config, run.num_rollouts)
   observation = np.zeros((1,) + spec.observations.shape,
                          spec.observations.dtype)

@@ -13,7 +13,15 @@ Adam 3e-3 annealed, lambda 0.9, epsilon 1 -> 0.01 over 4k steps) are tuned
 for CartPole-v1, where PQN is meant to be quick all on the accelerator: 16
 seeds reached a 10-episode mean of 475 after 11k-30k steps (median 16k)
 within a 100k budget, 15 of 16 ending at 500; with the CLI's 500k budget
-(the step size annealed over it) after 11k-35k (median 14k)."""
+(the step size annealed over it) after 11k-35k (median 14k).
+
+No number of environments is refused, because none tried failed to learn:
+on CartPole-v1 (8 seeds each, rollouts of 128 steps) 1, 2 and 4
+environments reached 475 after a median of 16k, 17k and 18k steps, every
+seed ending at 500, and 1 environment x 16 steps after 22k; on Acrobot-v1
+(its preset) 1 and 2 environments reached -100 after 20k and 19k. More
+environments are faster in wall time (more environment steps per step of
+the compiled program)."""
 from __future__ import annotations
 
 import dataclasses
@@ -21,10 +29,6 @@ from typing import Any
 
 from building_blocks import agent as agent_lib
 from building_blocks import config_checks
-
-# Fewer parallel environments than this is refused: without replay, the
-# environments are what decorrelates the minibatches.
-MIN_NUM_ENVS = 4
 
 
 @dataclasses.dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from building_blocks import agent as agent_lib
 from building_blocks import config_checks
 from building_blocks import errors
 from building_blocks import value_based
@@ -42,8 +41,3 @@ class QRDQNConfig(value_based.ValueBasedConfig):
     config_checks.require(self, [
         ("huber_param", self.huber_param >= 0, ">= 0 (0: no Huber loss)")],
                           prefix)
-
-
-# Settings that differ from the defaults, per environment id (see
-# experiments.config.default_config): none yet.
-PRESETS: dict[str, agent_lib.Preset] = {}

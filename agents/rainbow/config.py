@@ -8,7 +8,6 @@ import dataclasses
 from typing import Optional
 
 from agents.c51 import config as c51_config
-from building_blocks import agent as agent_lib
 from building_blocks import config_checks
 from building_blocks import value_based
 
@@ -65,8 +64,3 @@ class RainbowConfig(value_based.ValueBasedConfig):
     if self.distributional:
       c51_config.check_num_atoms(self.num_atoms, prefix)
       c51_config.check_support(self.v_min, self.v_max, prefix)
-
-
-# Settings that differ from the defaults, per environment id (see
-# experiments.config.default_config): none yet.
-PRESETS: dict[str, agent_lib.Preset] = {}

@@ -67,22 +67,13 @@ def test_pqn_in_the_distributed_runner(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("runner", ["single", "anakin"])
-def test_pqn_with_too_few_environments(capsys, tmp_path, runner):
+def test_pqn_rollout_that_does_not_split_into_minibatches(capsys, tmp_path,
+                                                          runner):
   run_dir = tmp_path / "r"
   code, err = _main(capsys, "--agent", "pqn", "--runner", runner,
-                    "--num-envs", "2", "--run-dir", str(run_dir))
-  assert code == train.EXIT_BAD_INPUT
-  assert ("PQN needs at least 4 parallel environments, got num_envs 2"
-          in err)
-  assert "Pass --num-envs 4 or more" in err
-  assert not run_dir.exists()
-
-
-def test_pqn_rollout_that_does_not_split_into_minibatches(capsys, tmp_path):
-  run_dir = tmp_path / "r"
-  code, err = _main(capsys, "--agent", "pqn", "--runner", "anakin",
                     "--num-envs", "5", "--rollout-length", "5",
                     "--run-dir", str(run_dir))
   assert code == train.EXIT_BAD_INPUT
   assert "(5 x 5 = 25) must split into pqn.num_minibatches (4)" in err
+  assert "change --num-envs, --rollout-length or --pqn.num-minibatches" in err
   assert not run_dir.exists()

@@ -18,7 +18,7 @@ def _assert_reaches_475_on_cartpole(tmp_path: Any, agent: str) -> None:
   steps (the run stops soon after; no evaluation episodes, to stay lean)."""
   config = config_lib.default_config(
       agent, "CartPole-v1", runner="anakin", seed=0, num_steps=100_000,
-      stop_at_return=475.0, eval_every=4_096, eval_episodes=0,
+      stop_at_return=475.0, eval_every=2_048, eval_episodes=0,
       progress=False, tensorboard=False, run_dir=str(tmp_path / "run"))
   summary = anakin_runner.run(config)
   steps = summary.steps_to_target[0]

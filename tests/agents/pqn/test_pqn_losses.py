@@ -13,6 +13,7 @@ from agents.pqn import learning
 from agents.pqn import losses
 from agents.pqn import networks
 from building_blocks import agent as agent_lib
+from building_blocks import errors
 from building_blocks import specs
 
 
@@ -172,6 +173,6 @@ def test_network_has_layer_norm():
 
 @pytest.mark.parametrize("value", [-0.1, 1.5])
 def test_config_refuses_lambda_outside_unit_interval(value):
-  from building_blocks import errors
-  with pytest.raises(errors.ConfigError, match=r"pqn.q_lambda must be in \[0, 1\]"):
+  with pytest.raises(errors.ConfigError,
+                     match=r"pqn.q_lambda must be in \[0, 1\]"):
     config_lib.PQNConfig(q_lambda=value).validate()

@@ -30,7 +30,8 @@ RUN = agent_lib.RunInfo(num_envs=1, rollout_length=8, total_env_steps=1000)
 
 def _noisy_layer(output_size=3, sigma_0=0.5):
   return hk.without_apply_rng(hk.transform(
-      lambda x, key: networks_lib.NoisyLinear(output_size, sigma_0)(x, key)))
+      lambda x, noise: networks_lib.NoisyLinear(output_size, sigma_0)(x,
+                                                                      noise)))
 
 
 def _signed_sqrt(x):
@@ -49,47 +50,83 @@ def test_noisy_linear_init_follows_the_paper():
   assert np.asarray(params["w_mu"]).std() > 0.05  # drawn, not constant
 
 
-def test_noisy_linear_is_the_factorised_formula():
-  """y = (mu_w + sigma_w * f(eps_in) f(eps_out)^T) x + mu_b + sigma_b f(eps_out)
-  with the noise drawn from the key (one vector: eps_in, then eps_out)."""
-  layer = _noisy_layer()
-  rng = np.random.default_rng(0)
-  x = rng.normal(size=(5, 4)).astype(np.float32)
-  params = layer.init(jax.random.PRNGKey(0), x, None)
+def _layer_params(rng, x):
+  params = _noisy_layer().init(jax.random.PRNGKey(0), x, None)
   p = {k: np.asarray(v) for k, v in params["noisy_linear"].items()}
   p["w_sigma"] = rng.uniform(0.1, 1.0, size=p["w_sigma"].shape).astype(np.float32)
   p["b_sigma"] = rng.uniform(0.1, 1.0, size=p["b_sigma"].shape).astype(np.float32)
-  params = {"noisy_linear": p}
-  key = jax.random.PRNGKey(7)
+  return {"noisy_linear": p}
 
-  y = np.asarray(layer.apply(params, x, key))
 
-  eps = np.asarray(jax.random.normal(key, (4 + 3,)))  # eps_in, eps_out
-  f_in, f_out = _signed_sqrt(eps[:4]), _signed_sqrt(eps[4:])
+def test_noisy_linear_is_the_factorised_formula():
+  """y = (mu_w + sigma_w * f(eps_in) f(eps_out)^T) x + mu_b + sigma_b f(eps_out)
+  for noise = (eps_in, eps_out), by hand on a 2 -> 1 layer, then in numpy
+  on a 4 -> 3 layer; noise None is the mean layer mu_w x + mu_b."""
+  layer = hk.without_apply_rng(hk.transform(
+      lambda x, noise: networks_lib.NoisyLinear(1)(x, noise)))
+  params = {"noisy_linear": {
+      "w_mu": np.array([[1.0], [2.0]], np.float32),
+      "w_sigma": np.array([[0.5], [0.25]], np.float32),
+      "b_mu": np.array([3.0], np.float32),
+      "b_sigma": np.array([0.1], np.float32)}}
+  x = np.array([[1.0, 1.0]], np.float32)
+  # f(4) = 2, f(-1) = -1, f(9) = 3: w = [1 + .5*2*3, 2 + .25*(-1)*3]
+  # = [4, 1.25], b = 3 + .1*3 = 3.3, y = 4 + 1.25 + 3.3 = 8.55.
+  y = layer.apply(params, x, np.array([4.0, -1.0, 9.0], np.float32))
+  np.testing.assert_allclose(np.asarray(y), [[8.55]], rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(layer.apply(params, x, None)),
+                             [[6.0]], rtol=1e-6)
+
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(5, 4)).astype(np.float32)
+  params = _layer_params(rng, x)
+  p = params["noisy_linear"]
+  noise = rng.normal(size=(4 + 3,)).astype(np.float32)
+  f_in, f_out = _signed_sqrt(noise[:4]), _signed_sqrt(noise[4:])
   w = p["w_mu"] + p["w_sigma"] * np.outer(f_in, f_out)
   b = p["b_mu"] + p["b_sigma"] * f_out
-  np.testing.assert_allclose(y, x @ w + b, rtol=1e-5, atol=1e-5)
-  # key None: the mean layer, a plain linear layer with mu_w, mu_b.
-  np.testing.assert_allclose(np.asarray(layer.apply(params, x, None)),
+  np.testing.assert_allclose(np.asarray(_noisy_layer().apply(params, x, noise)),
+                             x @ w + b, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(_noisy_layer().apply(params, x, None)),
                              x @ p["w_mu"] + p["b_mu"], rtol=1e-5, atol=1e-6)
 
 
-def test_noise_changes_with_the_key_and_vanishes_with_sigma_zero():
+def test_sigma_zero_is_a_plain_linear_layer():
   layer = _noisy_layer()
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(2, 4)).astype(np.float32)
+  params = _layer_params(rng, x)
+  params["noisy_linear"]["w_sigma"] *= 0.0
+  params["noisy_linear"]["b_sigma"] *= 0.0
+  p = params["noisy_linear"]
+  noisy = layer.apply(params, x, rng.normal(size=(7,)).astype(np.float32))
+  np.testing.assert_allclose(np.asarray(noisy), x @ p["w_mu"] + p["b_mu"],
+                             rtol=1e-6, atol=1e-6)
+
+
+def test_network_noise_changes_with_the_key():
+  """A noisy network draws its noise from the key: the same key, the same
+  output; another key, another; one draw for the whole batch (identical
+  inputs, identical outputs); key None: the mean network."""
+  net = networks_lib.make_value_network(3, (16, 16), num_outputs=5,
+                                        dueling=True, noisy=True)
   x = np.ones((2, 4), np.float32)
-  params = layer.init(jax.random.PRNGKey(0), x, None)
-  mean = np.asarray(layer.apply(params, x, None))
-  a = np.asarray(layer.apply(params, x, jax.random.PRNGKey(1)))
-  b = np.asarray(layer.apply(params, x, jax.random.PRNGKey(2)))
-  again = np.asarray(layer.apply(params, x, jax.random.PRNGKey(1)))
+  params = net.init(jax.random.PRNGKey(0), x)
+  a = np.asarray(net.apply(params, x, jax.random.PRNGKey(1)))
+  b = np.asarray(net.apply(params, x, jax.random.PRNGKey(2)))
+  again = np.asarray(net.apply(params, x, jax.random.PRNGKey(1)))
+  mean = np.asarray(net.apply(params, x))
   assert not np.allclose(a, b) and not np.allclose(a, mean)
   np.testing.assert_array_equal(a, again)
-  np.testing.assert_allclose(a[0], a[1])  # one draw for the whole batch
-  zero = jax.tree_util.tree_map(lambda v: v, params)
-  zero["noisy_linear"]["w_sigma"] = jnp.zeros_like(params["noisy_linear"]["w_sigma"])
-  zero["noisy_linear"]["b_sigma"] = jnp.zeros_like(params["noisy_linear"]["b_sigma"])
-  np.testing.assert_allclose(np.asarray(layer.apply(zero, x, jax.random.PRNGKey(1))),
-                             mean, rtol=1e-6)
+  np.testing.assert_allclose(a[0], a[1])
+  zero = {name: dict(layer_params) for name, layer_params in params.items()}
+  for layer_params in zero.values():
+    for field in ("w_sigma", "b_sigma"):
+      if field in layer_params:
+        layer_params[field] = jnp.zeros_like(layer_params[field])
+  np.testing.assert_allclose(
+      np.asarray(net.apply(zero, x, jax.random.PRNGKey(1))), mean, rtol=1e-5,
+      atol=1e-6)
 
 
 def test_dueling_combine_by_hand():
