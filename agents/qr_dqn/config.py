@@ -1,6 +1,10 @@
-"""QR-DQN hyperparameters. The defaults solve CartPole-v1 (10-episode mean
-return >= 475) within 100,000 environment steps; see the README's
-figures."""
+"""QR-DQN hyperparameters.
+
+The defaults need no per-environment preset. All on the accelerator, 3
+seeds (`--runner anakin --num-seeds 3`, 2-core CPU): CartPole-v1 reached a
+10-episode mean training return of 475 after 12k-39k steps, 488-500 at
+100k; Acrobot-v1 reached -100 after 14k-17k steps, -74 +- 5 at 200k.
+"""
 from __future__ import annotations
 
 import dataclasses

@@ -1,7 +1,11 @@
 """Rainbow hyperparameters. Each of Rainbow's components is one switch, so
-an ablation is one flag (e.g. `--rainbow.no-noisy`). The defaults solve
-CartPole-v1 (10-episode mean return >= 475) within 100,000 environment
-steps; see the README's figures."""
+an ablation is one flag (e.g. `--rainbow.no-noisy`).
+
+The defaults need no per-environment preset. All on the accelerator, 3
+seeds (`--runner anakin --num-seeds 3`, 2-core CPU): CartPole-v1 reached a
+10-episode mean training return of 475 after 14k-24k steps, 472-500 at
+100k; Acrobot-v1 reached -100 after 6k-46k steps, -74 +- 5 at 200k.
+"""
 from __future__ import annotations
 
 import dataclasses

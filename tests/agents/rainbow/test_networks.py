@@ -246,3 +246,27 @@ def test_noisy_policy_explores_by_noise_and_evaluates_with_the_mean():
                 for i in range(3)]
   assert not np.array_equal(acting[0], acting[1])
   assert all(np.array_equal(evaluating[0], e) for e in evaluating)
+
+
+@pytest.mark.parametrize("ablation", [
+    dict(noisy=False), dict(dueling=False, distributional=False),
+    dict(prioritized=False, n_step=1)], ids=["no_noisy", "no_dueling_no_c51",
+                                             "uniform_one_step"])
+def test_each_ablation_is_one_switch(ablation):
+  """Each component off builds an agent that acts and learns (finite loss,
+  a priority per item, the replay settings it asked for)."""
+  config = config_lib.RainbowConfig(hidden_sizes=(8, 8), batch_size=4,
+                                    num_sgd_steps_per_step=2, **ablation)
+  config.validate()
+  agent = rainbow_agent.make_agent(config, SPEC, RUN)
+  assert agent.replay.prioritized == config.prioritized
+  assert agent.replay.n_step == config.n_step
+  state = agent.init(jax.random.PRNGKey(0))
+  batch = _batch(agent.replay.batch_size)
+  state, metrics, priorities = jax.jit(agent.update)(state, batch,
+                                                     jax.random.PRNGKey(1))
+  assert np.isfinite(float(metrics["loss"]))
+  assert priorities.shape == (8,) and np.all(np.asarray(priorities) >= 0)
+  actions, _ = agent.policy(state.params, jax.random.PRNGKey(2),
+                            batch.data.observation, 0, False)
+  assert actions.shape == (8,)
