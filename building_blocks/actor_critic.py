@@ -188,6 +188,17 @@ class ActorCriticConfig:
           f"{prefix}max_replay_size ({self.max_replay_size}).")
 
 
+# Settings for gymnasium's MuJoCo locomotion tasks (HalfCheetah-v5 and the
+# like), the values CleanRL's SAC and TD3 use there: wider networks, larger
+# batches (still one gradient step per environment step), 5,000 random
+# warm-up steps, one-step returns and a replay of one million transitions.
+MUJOCO_LOCOMOTION: dict[str, Any] = dict(
+    policy_hidden_sizes=(256, 256), critic_hidden_sizes=(256, 256),
+    policy_learning_rate=3e-4, critic_learning_rate=1e-3, n_step=1,
+    batch_size=256, samples_per_insert=256.0, warmup_steps=5_000,
+    min_replay_size=5_000, max_replay_size=1_000_000)
+
+
 def _valid_sizes(sizes: Any) -> bool:
   return (isinstance(sizes, (tuple, list)) and len(sizes) > 0 and
           all(isinstance(h, int) and h > 0 for h in sizes))

@@ -63,4 +63,6 @@ RUNNER_DEFAULTS: dict[str, Any] = dict(num_envs=1, rollout_length=8)
 PRESETS: dict[str, agent_lib.Preset] = {
     "MountainCarContinuous-v0": agent_lib.Preset(agent=dict(
         warmup_steps=10_000, min_replay_size=10_000, warmup_action_repeat=16)),
+    "HalfCheetah-v5": agent_lib.Preset(agent=dict(
+        actor_critic.MUJOCO_LOCOMOTION)),
 }
