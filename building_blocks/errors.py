@@ -25,3 +25,8 @@ class PortInUseError(RelayError, OSError):
 
 class RunDirectoryError(RelayError, FileExistsError):
   """A run directory exists already (new run) or is not a run (resume)."""
+
+
+class LoggerError(RelayError, RuntimeError):
+  """A logger the run asks for could not start (e.g. W&B online without
+  an account logged in)."""

@@ -14,8 +14,44 @@ REVERB_INSTALL_HINT = (
     "(the default, --replay auto, picks it when Reverb is missing).")
 
 
+WANDB_INSTALL_HINT = (
+    "Weights & Biases logging (--wandb) needs the wandb package, which "
+    "Relay's 'wandb' extra installs:\n"
+    "  .venv-core/bin/pip install -c constraints-core.txt -e '.[wandb]'\n"
+    "  (Python 3.11 with Reverb: .venv/bin/pip install "
+    "-c constraints-reverb.txt -e '.[wandb]')\n"
+    "Or train without it (drop --wandb): logs/*.csv and tensorboard/ are "
+    "always written.")
+
+WATCH_INSTALL_HINT = (
+    "{what} needs {package}, which Relay's 'watch' extra installs:\n"
+    "  .venv-core/bin/pip install -c constraints-core.txt -e '.[watch]'\n"
+    "  (Python 3.11 with Reverb: .venv/bin/pip install "
+    "-c constraints-reverb.txt -e '.[watch]')")
+
+
 class MissingDependencyError(ImportError):
   """Raised when a feature needs a package that is not installed."""
+
+
+def import_wandb() -> types.ModuleType:
+  """Imports wandb, or raises MissingDependencyError naming the extra."""
+  try:
+    return importlib.import_module("wandb")
+  except ImportError as e:
+    raise MissingDependencyError(f"{WANDB_INSTALL_HINT}\n(cause: {e})") from e
+
+
+def import_for_watch(module: str, what: str, package: str
+                     ) -> types.ModuleType:
+  """Imports `module` for `experiments.watch`, or raises
+  MissingDependencyError saying that `what` needs `package` (the 'watch'
+  extra)."""
+  try:
+    return importlib.import_module(module)
+  except ImportError as e:
+    hint = WATCH_INSTALL_HINT.format(what=what, package=package)
+    raise MissingDependencyError(f"{hint}\n(cause: {e})") from e
 
 
 def import_reverb() -> types.ModuleType:

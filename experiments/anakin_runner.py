@@ -81,6 +81,7 @@ def run(config: Any, start_time: float | None = None
   On Ctrl-C it stops after the current period, writes everything and
   returns a summary with interrupted=True."""
   start = time.time() if start_time is None else start_time
+  run_logs.check_available(config)  # before minutes of tracing
   env, plan = program.check_config(config)
   devices = program.select_devices(config)
   sharding = program.seed_sharding(devices)
@@ -106,7 +107,7 @@ def run(config: Any, start_time: float | None = None
 
   metric_names = sorted(k for k in out_shapes[1]
                         if k not in ("env_steps", "mean_return_10", "episodes"))
-  logs = run_logs.RunLogs(run_dir, config.tensorboard)
+  logs = run_logs.for_config(config, run_dir)
   num_seeds = config.num_seeds
   bar = None
   if config.progress:
@@ -154,7 +155,7 @@ def run(config: Any, start_time: float | None = None
         logs.evaluation({"seed": seed, "env_steps": int(steps[seed, -1]),
                          "eval_mean_return": float(eval_return[seed])},
                         tensorboard=num_seeds == 1)
-    if num_seeds > 1:  # TensorBoard gets the mean over seeds
+    if num_seeds > 1:  # TensorBoard and W&B get the mean over seeds
       with np.errstate(all="ignore"):
         logs.train({k: float(np.nanmean([r[k] for r in rows]))
                     for k in rows[0] if k != "seed"}, csv=False)

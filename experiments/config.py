@@ -19,6 +19,7 @@ from building_blocks import errors
 
 RUNNERS = ("single", "anakin", "distributed")
 REPLAY_BACKENDS = ("auto", "reverb", "device")
+WANDB_MODES = ("offline", "online", "disabled")
 DEFAULT_NUM_STEPS = {"single": 50_000, "anakin": 500_000, "distributed": 50_000}
 
 
@@ -81,6 +82,14 @@ class RunSettings:
   """JAX persistent compilation cache, set by the command line: later runs skip XLA compilation ("" disables)."""
   tensorboard: bool = True
   """Also write TensorBoard event files."""
+  wandb: bool = False
+  """Also log to Weights & Biases (the wandb extra): the same rows and names as TensorBoard. Offline by default (--wandb-mode)."""
+  wandb_project: str = "relay"
+  """W&B project of the run (with --wandb)."""
+  wandb_entity: Optional[str] = None
+  """W&B entity (user or team) of the run (with --wandb); default: the account's default entity."""
+  wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+  """W&B mode (with --wandb): "offline" writes the run under the run folder's wandb/ and sends nothing (upload it later with `wandb sync`); "online" sends it as it runs (needs `wandb login`); "disabled" logs nothing."""
   progress: bool = True
   """Show a progress bar."""
 
@@ -147,6 +156,10 @@ class RunSettings:
       if self.max_restarts < 0:
         raise errors.ConfigError(
             f"max_restarts must be >= 0, got {self.max_restarts}.")
+    if self.wandb_mode not in WANDB_MODES:
+      raise errors.ConfigError(
+          f"wandb_mode must be one of {', '.join(WANDB_MODES)}, got "
+          f"{self.wandb_mode!r}.")
     if self.runner == "anakin" and self.resume:
       raise errors.ConfigError(
           "--resume works with --runner single or distributed; an "

@@ -228,11 +228,12 @@ def run(config: Any, start_time: float | None = None
   cluster.start()
   processes = None
   failed = True  # until the run ends normally or by Ctrl-C
-  logs = run_logs.RunLogs(
-      run_dir, config.tensorboard,
-      resume_from_step=None if resume_counts is None
-      else resume_counts["env_steps"])
+  logs = None
   try:
+    logs = run_logs.for_config(
+        config, run_dir,
+        resume_from_step=None if resume_counts is None
+        else resume_counts["env_steps"])
     processes = _Processes(cluster.ray, config, run_dir, agent, example,
                            resume_counts or {})
     print(f"Run folder {run_dir}; Ray "
@@ -253,7 +254,8 @@ def run(config: Any, start_time: float | None = None
     failed = False
     raise
   finally:
-    logs.close()
+    if logs is not None:
+      logs.close()
     if processes is not None:
       processes.kill_all()
     kept = cluster.stop(keep_logs=failed)

@@ -1,14 +1,17 @@
-"""CSV and TensorBoard loggers (rows of scalars, one call per row).
+"""CSV, TensorBoard and Weights & Biases loggers (rows of scalars, one call
+per row).
 
-Both are written so that a resumed run can make its logs agree with its
-checkpoint: `rewind_csv` cuts a CSV back to the checkpoint's step, and
-`TensorBoardLogger(purge_step=...)` marks the events after it as orphaned.
+CSV and TensorBoard are written so that a resumed run can make its logs
+agree with its checkpoint: `rewind_csv` cuts a CSV back to the checkpoint's
+step, and `TensorBoardLogger(purge_step=...)` marks the events after it as
+orphaned. W&B cannot delete what it was sent (see `WandbRun`).
 """
 from __future__ import annotations
 
 import csv
 import itertools
 import os
+import re
 import socket
 import stat
 import struct
@@ -16,6 +19,8 @@ import time
 from typing import Any, BinaryIO, Mapping, Sequence
 
 from building_blocks import core
+from building_blocks import errors
+from building_blocks import optional_deps
 
 _REWIND_SUFFIX = ".rewind-tmp"
 
@@ -299,6 +304,86 @@ def _create_event_file(directory: str, prefix: str) -> tuple[str, BinaryIO]:
       return path, open(path, "xb")  # pylint: disable=consider-using-with
     except FileExistsError:
       continue
+
+
+class WandbRun:
+  """One Weights & Biases run, shared by the loggers of a run folder
+  (`logger(prefix)`, one per log: train, eval).
+
+  `wandb.init` gets the run's id (`run_id`, kept in the run folder, so a
+  resumed run continues the same W&B run), `mode` ("offline": written under
+  `directory`/wandb/ and nothing sent; "online"; "disabled"), and leaves
+  the process alone: no console capture, and a run of its own even where
+  the caller has a W&B run open (`reinit="create_new"`, W&B >= 0.19.10).
+
+  Each logger's rows go to keys `prefix/field` (TensorBoard's tags), with
+  `prefix/<step_key>` declared as their x-axis (`define_metric`), rather
+  than W&B's own `step`: that one must only increase, while a run's train
+  and eval rows, its resumed rows and a distributed run's actors' rows do
+  not come in step order. W&B has no way to delete what it was sent, so
+  after a crash and `--resume` the steps between the checkpoint and the
+  crash are in the W&B run twice (CSV and TensorBoard are rewound).
+  """
+
+  def __init__(self, directory: str, run_id: str, project: str,
+               entity: str | None, mode: str, name: str,
+               config: Mapping[str, Any] | None = None):
+    wandb = optional_deps.import_wandb()
+    kwargs: dict[str, Any] = dict(
+        project=project, entity=entity, mode=mode, id=run_id, name=name,
+        resume="allow", dir=directory, config=dict(config or {}),
+        settings=wandb.Settings(console="off"))
+    if _version_tuple(wandb.__version__) >= (0, 19, 10):
+      kwargs["reinit"] = "create_new"
+    self.run_id = run_id
+    try:
+      self._run = wandb.init(**kwargs)
+    except Exception as e:  # pylint: disable=broad-except
+      raise errors.LoggerError(
+          f"Weights & Biases could not start the run in {mode} mode: {e}"
+          + (" (--wandb-mode offline needs no account: it writes the run "
+             "locally, for `wandb sync` later)" if mode == "online" else "")
+      ) from e
+    self._closed = False
+
+  def logger(self, prefix: str, step_key: str) -> WandbLogger:
+    """A logger of this run whose rows go to `prefix/field`, plotted
+    against `prefix/<step_key>`."""
+    return WandbLogger(self._run, prefix, step_key)
+
+  def close(self) -> None:
+    """Finishes the run (offline: its files are complete)."""
+    if not self._closed:
+      self._closed = True
+      self._run.finish()
+
+
+class WandbLogger(core.Logger):
+  """Logs each numeric field of a row to a W&B run as `prefix/field`, the
+  same names TensorBoardLogger writes (`step_key` included: it is the
+  x-axis of the others). Closing it leaves the run open (`WandbRun.close`
+  finishes it)."""
+
+  def __init__(self, run: Any, prefix: str, step_key: str):
+    self._run = run
+    self._prefix = prefix
+    step = f"{prefix}/{step_key}"
+    run.define_metric(step)
+    run.define_metric(f"{prefix}/*", step_metric=step)
+
+  def write(self, data: Mapping[str, Any]) -> None:
+    values = {}
+    for key, value in data.items():
+      value = _scalar(value)
+      if isinstance(value, (int, float)):
+        values[f"{self._prefix}/{key}"] = value
+    if values:
+      self._run.log(values)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+  """(0, 19, 10) for "0.19.10" (or "0.19.10rc1")."""
+  return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 class MultiLogger(core.Logger):

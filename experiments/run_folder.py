@@ -5,6 +5,9 @@
                        period for runner anakin), every env step once
   logs/eval.csv        evaluation rows
   tensorboard/         the same rows as TensorBoard scalars
+  wandb_run_id         the W&B run's id (with --wandb; a resume continues it)
+  wandb/               the W&B run's files (with --wandb, unless WANDB_DIR
+                       is set; offline mode: what `wandb sync` uploads)
   learning_curve.png   the plot of both
   checkpoints/         orbax checkpoints of the agent state (and run state)
   replay/              the replay's own checkpoint (runner single)
@@ -20,6 +23,7 @@ from typing import Any
 
 from building_blocks import errors
 from experiments import config as config_lib
+from experiments import run_logs
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
@@ -55,7 +59,9 @@ class RunSummary:
 
 def create(config: Any) -> tuple[Any, str]:
   """Makes a new run folder and writes config.json; never reuses a folder.
-  Returns (config with run_dir set, run_dir)."""
+  Returns (config with run_dir set, run_dir). Raises MissingDependencyError
+  first when a logger the config asks for is not installed."""
+  run_logs.check_available(config)
   now = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
   run_dir = config.run_dir or config_lib.default_run_dir(config, now)
   if os.path.exists(run_dir):
@@ -115,4 +121,5 @@ def load_for_resume(config: Any, runner: str = "single") -> tuple[Any, str]:
   saved = dataclasses.replace(saved, resume=run_dir, run_dir=run_dir,
                               num_steps=num_steps, progress=config.progress)
   saved.validate()
+  run_logs.check_available(saved)
   return saved, run_dir

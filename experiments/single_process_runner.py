@@ -162,9 +162,13 @@ class _Run:
       self._restore()
     # The update compiles while the actor starts acting.
     self.learner.warm_up(example_batch(self.agent, example))
-    self.logs = run_logs.RunLogs(
-        run_dir, config.tensorboard,
-        resume_from_step=self.counts["env_steps"] if resuming else None)
+    try:
+      self.logs = run_logs.for_config(
+          config, run_dir,
+          resume_from_step=self.counts["env_steps"] if resuming else None)
+    except BaseException:
+      self.close()  # e.g. W&B could not start: stop the replay server
+      raise
 
   def _restore(self) -> None:
     state, meta = self.checkpointer.restore(self.learner.save())
@@ -236,8 +240,11 @@ class _Run:
 
   def close(self) -> None:
     """Closes logs and replay; each step runs even if one fails."""
-    for closer in [self.logs.close, self.checkpointer.close, self.replay.close,
-                   self.eval_env.close] + [env.close for env in self.envs]:
+    logs = getattr(self, "logs", None)  # None if they failed to open
+    closers = [logs.close] if logs is not None else []
+    for closer in closers + [self.checkpointer.close, self.replay.close,
+                             self.eval_env.close] + [env.close
+                                                     for env in self.envs]:
       try:
         closer()
       except Exception:  # pylint: disable=broad-except

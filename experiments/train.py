@@ -73,9 +73,12 @@ def isolate_if_needed(argv: Sequence[str]) -> str | None:
   """Moves a Reverb run into a loopback-only network namespace; returns why
   that failed, if it did. Must run before numpy/TensorFlow/JAX start
   threads (see network_isolation), i.e. before the imports below."""
+  global _ISOLATED
   known = _pre_parse(argv)
   if _uses_reverb(known) and not _wants_open_port(known):
-    return network_isolation.isolate_network()
+    problem = network_isolation.isolate_network()
+    _ISOLATED = problem is None
+    return problem
   if (known.runner == "distributed" and not known.ray_address
       and not known.help):
     # A local Ray binds some ports on every interface (and a Reverb replay
@@ -83,13 +86,29 @@ def isolate_if_needed(argv: Sequence[str]) -> str | None:
     # whose processes all end when this one does (namespace_reaper).
     problem = network_isolation.isolate_network()
     if problem is None:
+      _ISOLATED = True
       from experiments import namespace_reaper
       namespace_reaper.start()
     return problem
   return None
 
 
+def _wandb_online(config: Any) -> bool:
+  """Whether the run logs to W&B online (for --resume: as its folder's
+  config.json says)."""
+  settings = {"wandb": config.wandb, "wandb_mode": config.wandb_mode}
+  if config.resume:
+    try:
+      with open(os.path.join(config.resume, "config.json")) as f:
+        saved = json.load(f)
+      settings = {k: saved.get(k, v) for k, v in settings.items()}
+    except (OSError, ValueError, AttributeError):
+      pass  # the runner reports the unreadable folder
+  return bool(settings["wandb"]) and settings["wandb_mode"] == "online"
+
+
 _ISOLATION_PROBLEM: str | None = None
+_ISOLATED = False  # this process is in a loopback-only network namespace
 if __name__ == "__main__":
   _ISOLATION_PROBLEM = isolate_if_needed(sys.argv[1:])
 
@@ -115,7 +134,9 @@ Agents (each trains under both runners):
 
 Writes config.json, logs/train.csv, logs/eval.csv, tensorboard/,
 learning_curve.png, checkpoints/ and summary.json into the run folder
-(runner single also replay/, runner anakin also final_returns.csv).
+(runner single also replay/, runner anakin also final_returns.csv; with
+--wandb also wandb_run_id and wandb/). `python -m experiments.watch RUN_DIR`
+renders episodes of the trained agent.
 """
 
 
@@ -212,8 +233,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("warning: the replay port could not be kept off the network "
           f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",
           file=sys.stderr)
+  if _ISOLATED and _wandb_online(config):
+    print("error: --wandb-mode online needs the network, but this run lives "
+          "in a loopback-only network namespace (it keeps the Reverb and Ray "
+          "ports off the network; see the README's Network exposure). Log "
+          "offline (--wandb-mode offline, the default) and upload afterwards "
+          "with `wandb sync RUN_DIR/wandb/offline-run-*`, or, for --runner "
+          "single, use --replay device (no server, no isolation).",
+          file=sys.stderr)
+    return stopping.EXIT_BAD_INPUT
   try:
     config.validate()
+    if not config.resume:  # (a resumed run's loggers: its folder's config)
+      from experiments import run_logs
+      run_logs.check_available(config)  # before compiling
     set_process_state(config)
     if config.runner == "anakin":
       from experiments import anakin_runner as runner
