@@ -21,3 +21,8 @@ requires_reverb = pytest.mark.skipif(
 def pytest_configure(config):
   config.addinivalue_line("markers", "learning: trains an agent to its "
                           "reference return (minutes)")
+  config.addinivalue_line(
+      "markers", "family_learning: one learning test per agent of the "
+      "families added after DQN and PPO (all on the accelerator, pure JAX, "
+      "no Reverb); CI runs them in the core profile only, to stay within "
+      "its time budget")

@@ -9,7 +9,7 @@ import pytest
 from experiments import anakin_runner
 from experiments import config as config_lib
 
-pytestmark = pytest.mark.learning
+pytestmark = [pytest.mark.learning, pytest.mark.family_learning]
 
 
 @pytest.mark.parametrize("agent", ["sac", "td3", "d4pg"])

@@ -10,7 +10,7 @@ import pytest
 from experiments import anakin_runner
 from experiments import config as config_lib
 
-pytestmark = pytest.mark.learning
+pytestmark = [pytest.mark.learning, pytest.mark.family_learning]
 
 
 def _assert_reaches(tmp_path: Any, agent: str, num_steps: int,
