@@ -39,6 +39,7 @@ import rlax
 from building_blocks import agent as agent_lib
 from building_blocks import config_checks
 from building_blocks import errors
+from building_blocks import optimizers
 from building_blocks import specs
 from building_blocks import types
 
@@ -200,8 +201,8 @@ def importance_weights(probabilities: chex.Array, table_size: chex.Array,
 
 def make_optimizer(config: ValueBasedConfig) -> optax.GradientTransformation:
   """Global-norm clipping followed by Adam."""
-  return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
-                     optax.adam(config.learning_rate, eps=config.adam_eps))
+  return optimizers.clipped_adam(config.learning_rate,
+                                 config.max_gradient_norm, config.adam_eps)
 
 
 def epsilon_schedule(config: ValueBasedConfig) -> optax.Schedule:

@@ -11,6 +11,7 @@ from agents.ppo import learning
 from agents.ppo import networks as networks_lib
 from building_blocks import agent as agent_lib
 from building_blocks import errors
+from building_blocks import optimizers
 from building_blocks import specs
 
 
@@ -25,7 +26,7 @@ def make_agent(config: config_lib.PPOConfig, spec: specs.EnvironmentSpec,
         f"{batch}) must split into ppo.num_minibatches "
         f"({config.num_minibatches}) equal minibatches; change one of them.")
   network = networks_lib.make_networks(spec, config)
-  optimizer = learning.make_optimizer(config, run.num_rollouts)
+  optimizer = optimizers.rollout_optimizer(config, run.num_rollouts)
   observation = np.zeros((1,) + spec.observations.shape,
                          spec.observations.dtype)
 

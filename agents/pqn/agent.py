@@ -12,6 +12,7 @@ from agents.pqn import learning
 from agents.pqn import networks as networks_lib
 from building_blocks import agent as agent_lib
 from building_blocks import errors
+from building_blocks import optimizers
 from building_blocks import specs
 
 
@@ -29,7 +30,7 @@ def make_agent(config: config_lib.PQNConfig, spec: specs.EnvironmentSpec,
         f"{batch}) must split into pqn.num_minibatches "
         f"({config.num_minibatches}) equal minibatches; change --num-envs, "
         "--rollout-length or --pqn.num-minibatches.")
-  optimizer = learning.make_optimizer(config, run.num_rollouts)
+  optimizer = optimizers.rollout_optimizer(config, run.num_rollouts)
   observation = np.zeros((1,) + spec.observations.shape,
                          spec.observations.dtype)
 

@@ -22,20 +22,6 @@ class PQNState(NamedTuple):
   opt_state: Any
 
 
-def make_optimizer(config: config_lib.PQNConfig,
-                   num_updates: int) -> optax.GradientTransformation:
-  """Global-norm clipping then Adam; with annealing the step size falls
-  linearly to 0 over `num_updates` rollouts (each num_epochs x
-  num_minibatches gradient steps)."""
-  learning_rate = config.learning_rate
-  if config.anneal_learning_rate:
-    learning_rate = optax.linear_schedule(
-        config.learning_rate, 0.0,
-        num_updates * config.num_epochs * config.num_minibatches)
-  return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
-                     optax.adam(learning_rate, eps=config.adam_eps))
-
-
 def make_batch(network: networks_lib.FeedForwardNetwork,
                config: config_lib.PQNConfig, params,
                rollout: agent_lib.Rollout) -> losses.PQNBatch:
