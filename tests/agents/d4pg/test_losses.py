@@ -10,25 +10,8 @@ from agents.d4pg import config as config_lib
 from agents.d4pg import losses
 from agents.d4pg import networks
 from building_blocks import errors
-from building_blocks import specs
+from tests.agents import continuous_helpers as helpers
 from building_blocks import types
-
-
-def _spec(action_dim=2, obs_dim=3):
-  return specs.EnvironmentSpec(
-      observations=specs.Array((obs_dim,), np.float32),
-      actions=specs.BoundedArray((action_dim,), np.float32, -1.0, 1.0),
-      rewards=specs.Array((), np.float32),
-      discounts=specs.BoundedArray((), np.float32, 0.0, 1.0))
-
-
-def _mlp(params, torso, head, x):
-  """A Haiku MLP torso (ReLU) and linear head in numpy (float64)."""
-  layers = sorted(k for k in params if k.split("/")[0] == torso)
-  h = np.asarray(x, np.float64)
-  for name in layers:
-    h = np.maximum(h @ np.asarray(params[name]["w"]) + params[name]["b"], 0)
-  return h @ np.asarray(params[head]["w"]) + np.asarray(params[head]["b"])
 
 
 def _softmax(x):
@@ -89,7 +72,7 @@ def _setup(batch=6, num_atoms=11):
   config = config_lib.D4PGConfig(policy_hidden_sizes=(8, 8),
                                  critic_hidden_sizes=(8, 8),
                                  num_atoms=num_atoms, v_min=-10.0, v_max=5.0)
-  net = networks.make_networks(_spec(), config)
+  net = networks.make_networks(helpers.spec(), config)
   rng = np.random.default_rng(1)
   obs = rng.normal(size=(batch, 3)).astype(np.float32)
   act = rng.uniform(-1, 1, size=(batch, 2)).astype(np.float32)
@@ -118,9 +101,9 @@ def test_critic_loss_matches_numpy():
   loss, extras = losses.critic_loss(net, atoms, p["critic"],
                                     p["target_policy"], p["target_critic"],
                                     t, weights)
-  critic = lambda params, obs, act: _mlp(  # pylint: disable=unnecessary-lambda-assignment
+  critic = lambda params, obs, act: helpers.mlp(  # pylint: disable=unnecessary-lambda-assignment
       params, "mlp", "linear", np.concatenate([obs, act], axis=-1))
-  next_action = np.tanh(_mlp(p["target_policy"], "mlp", "linear",
+  next_action = np.tanh(helpers.mlp(p["target_policy"], "mlp", "linear",
                              t.next_observation))
   next_probs = _softmax(critic(p["target_critic"], t.next_observation,
                                next_action))
@@ -137,8 +120,8 @@ def test_critic_loss_matches_numpy():
 def test_policy_loss_matches_numpy():
   net, atoms, p, t = _setup()
   loss, _ = losses.policy_loss(net, atoms, p["policy"], p["critic"], t)
-  action = np.tanh(_mlp(p["policy"], "mlp", "linear", t.observation))
-  probs = _softmax(_mlp(p["critic"], "mlp", "linear",
+  action = np.tanh(helpers.mlp(p["policy"], "mlp", "linear", t.observation))
+  probs = _softmax(helpers.mlp(p["critic"], "mlp", "linear",
                         np.concatenate([t.observation, action], axis=-1)))
   np.testing.assert_allclose(float(loss), -np.mean(probs @ atoms), rtol=1e-4)
 

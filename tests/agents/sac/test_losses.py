@@ -12,31 +12,15 @@ from agents.sac import losses
 from agents.sac import networks
 from building_blocks import agent as contract
 from building_blocks import errors
+from tests.agents import continuous_helpers as helpers
 from building_blocks import specs
 from building_blocks import types
 
 
-def _spec(action_dim=2, obs_dim=3):
-  return specs.EnvironmentSpec(
-      observations=specs.Array((obs_dim,), np.float32),
-      actions=specs.BoundedArray((action_dim,), np.float32, -1.0, 1.0),
-      rewards=specs.Array((), np.float32),
-      discounts=specs.BoundedArray((), np.float32, 0.0, 1.0))
-
-
-def _mlp(params, torso, head, x):
-  """A Haiku MLP torso (ReLU) and linear head in numpy (float64)."""
-  layers = sorted(k for k in params if k.split("/")[0] == torso)
-  h = np.asarray(x, np.float64)
-  for name in layers:
-    h = np.maximum(h @ np.asarray(params[name]["w"]) + params[name]["b"], 0)
-  return h @ np.asarray(params[head]["w"]) + np.asarray(params[head]["b"])
-
-
 def _critics(params, obs, action):
   x = np.concatenate([obs, action], axis=-1)
-  return np.concatenate([_mlp(params, "mlp", "linear", x),
-                         _mlp(params, "mlp_1", "linear_1", x)], axis=-1)
+  return np.concatenate([helpers.mlp(params, "mlp", "linear", x),
+                         helpers.mlp(params, "mlp_1", "linear_1", x)], axis=-1)
 
 
 def _tanh_gaussian_log_prob(mean, log_std, u):
@@ -90,7 +74,7 @@ def test_temperature_loss_by_hand():
 def _setup(batch=5):
   config = config_lib.SACConfig(policy_hidden_sizes=(8, 8),
                                 critic_hidden_sizes=(8, 8))
-  net = networks.make_networks(_spec(), config)
+  net = networks.make_networks(helpers.spec(), config)
   rng = np.random.default_rng(0)
   obs = rng.normal(size=(batch, 3)).astype(np.float32)
   act = rng.uniform(-1, 1, size=(batch, 2)).astype(np.float32)
@@ -107,8 +91,8 @@ def _setup(batch=5):
 
 
 def _policy_head(params, obs):
-  mean = _mlp(params, "mlp", "mean", obs)
-  log_std = np.clip(_mlp(params, "mlp", "log_std", obs),
+  mean = helpers.mlp(params, "mlp", "mean", obs)
+  log_std = np.clip(helpers.mlp(params, "mlp", "log_std", obs),
                     networks.MIN_LOG_STD, networks.MAX_LOG_STD)
   return mean, log_std
 

@@ -9,35 +9,18 @@ from agents.td3 import config as config_lib
 from agents.td3 import losses
 from agents.td3 import networks
 from building_blocks import errors
-from building_blocks import specs
+from tests.agents import continuous_helpers as helpers
 from building_blocks import types
 
 
-def _spec(action_dim=2, obs_dim=3):
-  return specs.EnvironmentSpec(
-      observations=specs.Array((obs_dim,), np.float32),
-      actions=specs.BoundedArray((action_dim,), np.float32, -1.0, 1.0),
-      rewards=specs.Array((), np.float32),
-      discounts=specs.BoundedArray((), np.float32, 0.0, 1.0))
-
-
-def _mlp(params, torso, head, x):
-  """A Haiku MLP torso (ReLU) and linear head in numpy (float64)."""
-  layers = sorted(k for k in params if k.split("/")[0] == torso)
-  h = np.asarray(x, np.float64)
-  for name in layers:
-    h = np.maximum(h @ np.asarray(params[name]["w"]) + params[name]["b"], 0)
-  return h @ np.asarray(params[head]["w"]) + np.asarray(params[head]["b"])
-
-
 def _policy(params, obs):
-  return np.tanh(_mlp(params, "mlp", "linear", obs))
+  return np.tanh(helpers.mlp(params, "mlp", "linear", obs))
 
 
 def _critics(params, obs, action):
   x = np.concatenate([obs, action], axis=-1)
-  return np.concatenate([_mlp(params, "mlp", "linear", x),
-                         _mlp(params, "mlp_1", "linear_1", x)], axis=-1)
+  return np.concatenate([helpers.mlp(params, "mlp", "linear", x),
+                         helpers.mlp(params, "mlp_1", "linear_1", x)], axis=-1)
 
 
 def test_smoothed_target_action_by_hand():
@@ -61,7 +44,7 @@ def test_clipped_double_q_target_by_hand():
 def _setup(batch=6):
   config = config_lib.TD3Config(policy_hidden_sizes=(8, 8),
                                 critic_hidden_sizes=(8, 8))
-  net = networks.make_networks(_spec(), config)
+  net = networks.make_networks(helpers.spec(), config)
   rng = np.random.default_rng(0)
   obs = rng.normal(size=(batch, 3)).astype(np.float32)
   act = rng.uniform(-1, 1, size=(batch, 2)).astype(np.float32)
