@@ -307,7 +307,10 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
   best_mean = -np.inf
   next_eval = ((first_step // config.eval_every + 1) * config.eval_every
                if config.eval_every else None)
-  eval_call = None
+  # Evaluations asked for and not yet collected, oldest first: each eval
+  # point gets the parameters of its time, even while the evaluator is
+  # still busy with an earlier one (the evaluator runs them in order).
+  eval_calls: collections.deque[Any] = collections.deque()
   last_eval = None
   last_eval_step = -1
   interrupted = False
@@ -394,14 +397,13 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
         replay_stats = replay_rates.update(processes.server_stats())
         bar.set_postfix_str(_progress_text(snapshot, recent, last_eval,
                                            replay_stats), refresh=False)
-        if eval_call is not None and ray.wait([eval_call], timeout=0)[0]:
-          collect_eval(eval_call)
-          eval_call = None
-        if (next_eval is not None and steps >= next_eval and eval_call is None
+        while eval_calls and ray.wait([eval_calls[0]], timeout=0)[0]:
+          collect_eval(eval_calls.popleft())
+        if (next_eval is not None and steps >= next_eval
             and not snapshot["finished"]):
           next_eval = (steps // config.eval_every + 1) * config.eval_every
           _, _, ref = ray.get(coordinator.latest_params.remote())
-          eval_call = processes.evaluator.evaluate.remote(ref, steps)
+          eval_calls.append(processes.evaluator.evaluate.remote(ref, steps))
         if stop() and not interrupted:
           interrupted = True
           bar.write("Interrupted: stopping every process, saving a "
@@ -413,8 +415,10 @@ def _watch(ray: Any, config: Any, run_dir: str, processes: _Processes,
       ray.wait(list(processes.loops.values()),
                num_returns=len(processes.loops), timeout=30)
     bar.close()
-    if eval_call is not None:
-      collect_eval(eval_call)
+    # Interrupted: only the evaluations already done (Ctrl-C must not wait).
+    while eval_calls and (not interrupted or
+                          ray.wait([eval_calls[0]], timeout=0)[0]):
+      collect_eval(eval_calls.popleft())
     ray.get(processes.learner.final_checkpoint.remote())
     # Every process has stopped: the last episodes, then the rows the
     # learner's metrics never arrived for (a very short run).

@@ -33,6 +33,7 @@ from building_blocks import learner as learner_lib
 from building_blocks import optional_deps
 from envs import gymnasium_adapter
 from experiments import checkpointing
+from experiments import evaluation
 from experiments import plotting
 from experiments import run_folder
 from experiments import run_logs
@@ -126,8 +127,8 @@ class _Run:
     self.envs = [gymnasium_adapter.make_environment(
         config.env, seed=config.seed + ENV_SEED_STRIDE * i)
                  for i in range(self.num_envs)]
-    self.eval_env = gymnasium_adapter.make_environment(
-        config.env, seed=config.seed + EVAL_SEED_OFFSET)
+    self.eval_envs = evaluation.make_envs(
+        config.env, config.seed + EVAL_SEED_OFFSET, config.eval_episodes)
     spec = gymnasium_adapter.make_environment_spec(self.envs[0])
     self.agent = build_agent(config, spec)
 
@@ -216,35 +217,24 @@ class _Run:
     self.pending_rows = []
 
   def evaluate(self, should_stop=None) -> float | None:
-    """Mean return of eval_episodes episodes of the evaluation policy;
-    None if stopped first. Logged at the current env step."""
-    returns = []
-    params = self.learner.params
-    for _ in range(self.config.eval_episodes):
-      timestep = self.eval_env.reset()
-      total = 0.0
-      while not timestep.last():
-        if should_stop is not None and should_stop():
-          return None
-        action, _ = self.eval_actor.select(params, timestep.observation[None],
-                                           self.counts["env_steps"])
-        timestep = self.eval_env.step(action[0])
-        total += float(timestep.reward)
-      returns.append(total)
-    mean = float(np.mean(returns))
-    self.logs.evaluation({
-        "env_steps": self.counts["env_steps"], "eval_mean_return": mean,
-        "eval_min_return": min(returns), "eval_max_return": max(returns),
-        "wall_time": time.time() - self.start_time})
-    return mean
+    """Mean return of eval_episodes episodes of the evaluation policy
+    (experiments/evaluation.py); None if stopped first. Logged at the
+    current env step."""
+    returns = evaluation.run_episodes(self.eval_actor, self.learner.params,
+                                      self.eval_envs, self.counts["env_steps"],
+                                      should_stop)
+    if returns is None:
+      return None
+    result = evaluation.row(self.counts["env_steps"], returns)
+    self.logs.evaluation({**result, "wall_time": time.time() - self.start_time})
+    return result["eval_mean_return"]
 
   def close(self) -> None:
     """Closes logs and replay; each step runs even if one fails."""
     logs = getattr(self, "logs", None)  # None if they failed to open
     closers = [logs.close] if logs is not None else []
-    for closer in closers + [self.checkpointer.close, self.replay.close,
-                             self.eval_env.close] + [env.close
-                                                     for env in self.envs]:
+    for closer in closers + [self.checkpointer.close, self.replay.close] + [
+        env.close for env in self.envs + self.eval_envs]:
       try:
         closer()
       except Exception:  # pylint: disable=broad-except

@@ -32,10 +32,16 @@ def make_batch(network: networks_lib.ActorCriticNetwork,
                                    rollout.truncated)
   final_observation = rollout.final_observation
   last_observation = rollout.last_observation
-  log_prob, value = rollout.extras["log_prob"], rollout.extras["value"]
-  chex.assert_rank([reward, terminated, truncated, log_prob, value], 2)
+  log_prob = rollout.extras["log_prob"]
+  chex.assert_rank([reward, terminated, truncated, log_prob], 2)
   num_steps, num_envs = reward.shape
   flatten = lambda x: jnp.reshape(x, (num_steps * num_envs,) + x.shape[2:])
+  # V(s_t) from the parameters being updated, not the actor's: with data
+  # from older parameters (the distributed runner's actors run up to a few
+  # versions behind) an old critic's values would bias every advantage and
+  # target. With fresh data the two are equal.
+  _, value = network.apply(params, jax.tree_util.tree_map(flatten, observation))
+  value = jnp.reshape(value, (num_steps, num_envs))
   _, last_value = network.apply(params, last_observation)
   # V of the states reached before auto-reset; only used where truncated.
   _, final_value = network.apply(

@@ -24,6 +24,7 @@ from building_blocks import learner as learner_lib
 from envs import gymnasium_adapter
 from experiments import checkpointing
 from experiments import config as config_lib
+from experiments import evaluation
 from experiments import single_process_runner
 from experiments.distributed import remote_replay
 from replay import vector_adders
@@ -304,34 +305,24 @@ class LearnerWorker:
 
 
 class EvaluatorWorker:
-  """Runs the evaluation policy for whole episodes on its own environment,
-  with the parameters it is given."""
+  """Runs the evaluation policy for whole episodes on its own
+  environments, with the parameters it is given (calls run one at a time,
+  in the order they were made)."""
 
   def __init__(self, config_json: str):
     config, _, agent = _load(config_json)
-    self._episodes = config.eval_episodes
-    self._env = gymnasium_adapter.make_environment(
-        config.env, seed=config.seed + EVAL_SEED_OFFSET)
+    self._envs = evaluation.make_envs(
+        config.env, config.seed + EVAL_SEED_OFFSET, config.eval_episodes)
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 999)
     self._actor = actor_lib.Actor(agent.policy, key, evaluation=True)
 
   def evaluate(self, params_ref: list[Any], env_steps: int
                ) -> dict[str, float]:
-    """The evaluation row at `env_steps`; {} when the parameters were lost
-    (their learner died: the launcher asks again later)."""
+    """The evaluation row at `env_steps` (experiments/evaluation.py); {}
+    when the parameters were lost (their learner died: the launcher asks
+    again later)."""
     params = fetch_params(params_ref)
     if params is None:
       return {}
-    returns = []
-    for _ in range(self._episodes):
-      timestep = self._env.reset()
-      total = 0.0
-      while not timestep.last():
-        action, _ = self._actor.select(params, timestep.observation[None],
-                                       env_steps)
-        timestep = self._env.step(action[0])
-        total += float(timestep.reward)
-      returns.append(total)
-    return {"env_steps": env_steps, "eval_mean_return": float(np.mean(returns)),
-            "eval_min_return": float(min(returns)),
-            "eval_max_return": float(max(returns))}
+    return evaluation.row(env_steps, evaluation.run_episodes(
+        self._actor, params, self._envs, env_steps))
