@@ -230,6 +230,9 @@ def updates_per_iteration(replay: agent_lib.ReplaySpec, plan: Plan) -> int:
 
 def make_device_buffer(replay: agent_lib.ReplaySpec, plan: Plan
                        ) -> device_buffer.TransitionBuffer:
+  """The in-JAX transition buffer for `replay` (capacity, batch size,
+  prioritisation), adding one iteration's steps of every environment at a
+  time."""
   return device_buffer.make_transition_buffer(
       capacity=replay.capacity, min_size=replay.min_size,
       sample_batch_size=replay.batch_size,

@@ -434,6 +434,8 @@ def markdown_table(comparison: Comparison) -> str:
 
 
 def write_table(comparison: Comparison, path: str) -> str:
+  """Writes the final-score table (`table_rows`) as CSV to `path`; returns
+  `path`."""
   rows = table_rows(comparison)
   with open(path, "w", newline="") as f:
     writer = csv.DictWriter(f, list(rows[0]))
@@ -507,6 +509,7 @@ def write(comparison: Comparison, out: str) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+  """The command line of `python -m experiments.compare` (see --help)."""
   parser = argparse.ArgumentParser(
       prog="python -m experiments.compare",
       formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -562,6 +565,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  """`python -m experiments.compare`: writes the figures and the table;
+  returns the exit code (2 on bad input, with the reason on stderr)."""
   args = parse_args(argv)
   try:
     comparison = compare(args.run_dirs, args.group_by, args.metric,

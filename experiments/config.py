@@ -250,6 +250,8 @@ def _agent_config_from_dict(config_cls: type, raw: dict[str, Any],
 
 
 def default_run_dir(config: Any, now: str) -> str:
+  """runs/AGENT-ENV-RUNNER-seedS[xN]-NOW: where a run goes when the user
+  names no folder."""
   name = (f"{config.agent}-{config.env.replace('/', '_')}-{config.runner}"
           f"-seed{config.seed}")
   if config.num_seeds > 1:

@@ -17,6 +17,7 @@ WINDOW = 10
 
 
 def read_rows(path: str) -> list[dict[str, str]]:
+  """The rows of a CSV log as dicts; none when the file does not exist."""
   if not os.path.exists(path):
     return []
   with open(path, newline="") as f:

@@ -78,6 +78,8 @@ def resolve_replay(config: Any) -> Any:
 
 
 def build_agent(config: Any, spec: Any) -> agent_lib.Agent:
+  """The registered agent `config.agent`, made for environment `spec` and
+  this run's length and runner settings (`RunInfo`)."""
   entry = agents.get(config.agent)
   run = agent_lib.RunInfo(num_envs=config.runner_setting("num_envs"),
                           rollout_length=config.runner_setting("rollout_length"),

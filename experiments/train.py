@@ -221,6 +221,9 @@ def _print_summary(summary: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  """`python -m experiments.train ARGS`: parses, validates and runs one
+  experiment with the runner it names; returns the exit code (0 done, 2
+  bad input, 3 diverged, 130 interrupted; experiments/stopping.py)."""
   from building_blocks import optional_deps
   config = parse_args(argv)
   if config.resume:  # the runner that resumes is the folder's

@@ -47,6 +47,7 @@ CAPTION_HEIGHT = 18
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+  """The command line of `python -m experiments.watch` (see --help)."""
   parser = argparse.ArgumentParser(
       prog="python -m experiments.watch",
       description="Render episodes of a trained agent (a run folder's latest "
@@ -349,6 +350,8 @@ def watch(run_dir: str, out: str | None = None, episodes: int = 1,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  """`python -m experiments.watch RUN_DIR`: renders episodes of the run's
+  latest checkpoint; returns the exit code."""
   args = parse_args(argv)
   # The command draws off-screen: SDL (pygame) needs no display then, and
   # does not complain about a missing XDG_RUNTIME_DIR.

@@ -26,3 +26,7 @@ def pytest_configure(config):
       "families added after DQN and PPO (all on the accelerator, pure JAX, "
       "no Reverb); CI runs them in the core profile only, to stay within "
       "its time budget")
+  config.addinivalue_line(
+      "markers", "notebooks: runs a notebook of examples/notebooks/ top to "
+      "bottom in a Jupyter kernel; CI runs them in the core profile (Python "
+      "3.12+, as on Colab) only")

@@ -77,6 +77,7 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def is_loopback(host: str) -> bool:
+  """Whether `host` (a name or an address) resolves to a loopback address."""
   try:
     return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
   except (OSError, ValueError):
