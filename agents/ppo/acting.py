@@ -14,8 +14,9 @@ def make_policy(network: networks_lib.ActorCriticNetwork) -> Callable:
 
   Training: samples a ~ pi(.|s) and returns {"log_prob"} of the sample
   for the update's probability ratio (the update computes values itself,
-  with the parameters it updates); continuous actions are returned unclipped (the environment clips
-  them) so that log_prob matches the sample. Evaluation: the mode of
+  with the parameters it updates); continuous actions are returned
+  unclipped (the environment clips them) so that log_prob matches the
+  sample. Evaluation: the mode of
   pi(.|s) (argmax of the logits, or the Gaussian's mean) and no extras.
   """
 
