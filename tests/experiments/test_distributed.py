@@ -27,8 +27,27 @@ RAY_PROCESS_MARKERS = ("ray::", "raylet", "gcs_server", "ray/dashboard",
                        "ray/_private")
 
 
-def _ray_pids() -> set[int]:
-  """PIDs of Ray processes on this machine (workers, raylet, GCS, ...)."""
+# Every process a test starts carries RELAY_TEST_RUN=<a value of the
+# test's own> in its environment, and so do their children and Ray's
+# processes, which inherit it (the raylet from the launcher, the workers
+# from the raylet). "Left behind" then counts this test's processes only,
+# not another job's Ray processes on the same machine, and a SIGKILL aimed
+# at a worker cannot hit another job's.
+TAG_VARIABLE = "RELAY_TEST_RUN"
+
+
+def _new_tag() -> str:
+  import uuid  # pylint: disable=g-import-not-at-top
+  return uuid.uuid4().hex
+
+
+def _tagged_env(tag: str, env=None) -> dict[str, str]:
+  return {**os.environ, **(env or {}), TAG_VARIABLE: tag}
+
+
+def _ray_pids(tag: str) -> set[int]:
+  """PIDs of Ray processes (workers, raylet, GCS, ...) started with `tag`."""
+  marker = f"{TAG_VARIABLE}={tag}".encode()
   pids = set()
   for name in os.listdir("/proc"):
     if not name.isdigit():
@@ -36,18 +55,21 @@ def _ray_pids() -> set[int]:
     try:
       with open(f"/proc/{name}/cmdline", "rb") as f:
         cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+      if not any(m in cmdline for m in RAY_PROCESS_MARKERS):
+        continue
+      with open(f"/proc/{name}/environ", "rb") as f:
+        if marker in f.read().split(b"\0"):
+          pids.add(int(name))
     except OSError:
       continue
-    if any(marker in cmdline for marker in RAY_PROCESS_MARKERS):
-      pids.add(int(name))
   return pids
 
 
-def _pids_of(title: str) -> list[int]:
-  """PIDs whose command line starts with `title` (Ray sets a worker's to
-  ray::Class.method)."""
+def _pids_of(title: str, tag: str) -> list[int]:
+  """PIDs of `tag`'s processes whose command line starts with `title` (Ray
+  sets a worker's to ray::Class.method)."""
   found = []
-  for pid in _ray_pids():
+  for pid in _ray_pids(tag):
     try:
       with open(f"/proc/{pid}/cmdline", "rb") as f:
         if f.read().startswith(title.encode()):
@@ -75,13 +97,13 @@ def _listening_sockets() -> set[tuple[str, str]]:
   return found
 
 
-def _train(run_dir, *args, env=None):
+def _train(run_dir, *args, tag, env=None):
   return subprocess.Popen(
       [sys.executable, "-m", "experiments.train", "--runner", "distributed",
        "--no-progress", "--no-tensorboard", "--run-dir", str(run_dir),
        "--replay", REPLAY, *args],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      env={**os.environ, **(env or {})}, start_new_session=True)
+      env=_tagged_env(tag, env), start_new_session=True)
 
 
 def _finish(proc, timeout):
@@ -105,13 +127,13 @@ def _wait_for(predicate, proc, timeout, what):
   raise AssertionError(f"timed out waiting for {what}")
 
 
-def _resume(run_dir, num_steps):
+def _resume(run_dir, num_steps, tag):
   """`--resume run_dir --num-steps num_steps`, which must succeed; its stdout."""
   proc = subprocess.Popen(
       [sys.executable, "-m", "experiments.train", "--resume", str(run_dir),
        "--num-steps", str(num_steps), "--no-progress"],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      start_new_session=True)
+      env=_tagged_env(tag), start_new_session=True)
   out, err = _finish(proc, 240)
   assert proc.returncode == 0, (out, err)
   return out
@@ -138,11 +160,11 @@ def _ray_session_folders() -> set[str]:
 _SESSIONS_BEFORE = _ray_session_folders()
 
 
-def _assert_nothing_left(before_pids):
+def _assert_nothing_left(tag):
   deadline = time.time() + 15
-  while time.time() < deadline and _ray_pids() - before_pids:
+  while time.time() < deadline and _ray_pids(tag):
     time.sleep(0.5)
-  assert not _ray_pids() - before_pids, "Ray processes left behind"
+  assert not _ray_pids(tag), "Ray processes left behind"
 
 
 @pytest.mark.learning
@@ -153,10 +175,10 @@ def test_two_actors_learn_cartpole(tmp_path, agent, steps):
   stops at the budget exactly, every episode is logged once, the run
   folder is the other runners', no port is opened on this machine's
   network and no process is left behind."""
-  before_pids, before_ports = _ray_pids(), _listening_sockets()
+  tag, before_ports = _new_tag(), _listening_sockets()
   run_dir = tmp_path / "run"
   proc = _train(run_dir, "--agent", agent, "--num-actors", "2",
-                "--num-steps", str(steps), "--eval-every", "2500")
+                "--num-steps", str(steps), "--eval-every", "2500", tag=tag)
   ports_during = set()
 
   def started():
@@ -198,7 +220,7 @@ def test_two_actors_learn_cartpole(tmp_path, agent, steps):
     assert (run_dir / name).exists(), name
   from experiments import checkpointing  # pylint: disable=g-import-not-at-top
   assert checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step() == total
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
   assert _ray_session_folders() <= _SESSIONS_BEFORE, "Ray's files left behind"
 
 
@@ -206,12 +228,12 @@ def test_killed_actor_learner_and_replay_server_are_restarted(tmp_path):
   """SIGKILL of an actor, then the learner, then the replay server: each
   comes back (the actor re-synced, the learner and the replay from their
   checkpoints) and the run ends at its step budget with its checkpoint."""
-  before_pids = _ray_pids()
+  tag = _new_tag()
   run_dir = tmp_path / "run"
   steps = 24_000
   proc = _train(run_dir, "--agent", "dqn", "--num-actors", "2",
                 "--num-steps", str(steps), "--eval-every", "0",
-                "--checkpoint-every", "2000")
+                "--checkpoint-every", "2000", tag=tag)
   csv_path = run_dir / "logs" / "train.csv"
 
   def logged_steps():
@@ -225,7 +247,7 @@ def test_killed_actor_learner_and_replay_server_are_restarted(tmp_path):
                          ("ray::LearnerWorker", 7000),
                          ("ray::ReplayServer", 11000)):
     _wait_for(lambda: logged_steps() >= at_step, proc, 180, f"step {at_step}")
-    pids = _pids_of(title)
+    pids = _pids_of(title, tag)
     assert pids, title
     os.kill(pids[0], signal.SIGKILL)
     killed[title] = pids[0]
@@ -242,25 +264,25 @@ def test_killed_actor_learner_and_replay_server_are_restarted(tmp_path):
   assert steps_logged == sorted(steps_logged)
   from experiments import checkpointing  # pylint: disable=g-import-not-at-top
   assert checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step() == steps
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
 
 
 def test_an_actor_that_keeps_crashing_stops_the_run(tmp_path):
   """An environment that raises in every actor process: the actor is
   restarted --max-restarts times, then the run stops with exit code 2 and
   the actor's traceback in the error."""
-  before_pids = _ray_pids()
+  tag = _new_tag()
   run_dir = tmp_path / "run"
   proc = _train(run_dir, "--agent", "dqn", "--num-actors", "1",
                 "--env", "tests.experiments.crashing_env:RelayCrashing-v0",
                 "--max-restarts", "2", "--num-steps", "5000",
-                env={"RELAY_TEST_CRASH_AFTER": "200"})
+                tag=tag, env={"RELAY_TEST_CRASH_AFTER": "200"})
   out, err = _finish(proc, 240)
   assert proc.returncode == 2, (out, err)
   assert "actor0 crashed 3 times (--max-restarts 2)" in err
   assert "test environment crashed at step 201" in err
   assert "\x1b[" not in err.split("Its last error:")[1]
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
   # A failed run keeps Ray's logs, and says where.
   kept = err.split("Ray's logs of this run are in ")[1].split()[0]
   assert os.path.isdir(kept)
@@ -272,10 +294,10 @@ def test_ctrl_c_stops_every_process_and_resume_continues(tmp_path):
   """SIGINT to the launcher: exit code 130, a checkpoint at the step the
   run stopped, logs intact, no process left; --resume then continues from
   that checkpoint to a new budget, with every step logged once."""
-  before_pids = _ray_pids()
+  tag = _new_tag()
   run_dir = tmp_path / "run"
   proc = _train(run_dir, "--agent", "dqn", "--num-actors", "2",
-                "--num-steps", "200000", "--eval-every", "0")
+                "--num-steps", "200000", "--eval-every", "0", tag=tag)
   _wait_for(lambda: (run_dir / "logs" / "train.csv").exists() and
             len(_train_rows(run_dir)) > 20, proc, 180, "20 episodes")
   proc.send_signal(signal.SIGINT)
@@ -289,10 +311,10 @@ def test_ctrl_c_stops_every_process_and_resume_continues(tmp_path):
   rows = _train_rows(run_dir)
   assert rows and int(rows[-1]["env_steps"]) <= summary["env_steps"]
   assert "--resume" in err
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
 
   target = summary["env_steps"] + 3000
-  out = _resume(run_dir, target)
+  out = _resume(run_dir, target, tag)
   assert f"Resumed at step {summary['env_steps']}" in out
   resumed = _summary(run_dir)
   assert resumed["runner"] == "distributed" and resumed["env_steps"] == target
@@ -303,28 +325,28 @@ def test_ctrl_c_stops_every_process_and_resume_continues(tmp_path):
   assert [int(r["episodes"]) for r in rows] == list(range(1, len(rows) + 1))
   assert (checkpointing.Checkpointer(str(run_dir / "checkpoints")).latest_step()
           == target)
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
 
 
 def test_killed_launcher_leaves_no_process(tmp_path):
   """SIGKILL of the launcher itself: every process of the run ends anyway
   (the namespace reaper), and --resume continues from the checkpoint."""
-  before_pids = _ray_pids()
+  tag = _new_tag()
   run_dir = tmp_path / "run"
   proc = _train(run_dir, "--agent", "dqn", "--num-actors", "1",
                 "--num-steps", "100000", "--eval-every", "0",
-                "--checkpoint-every", "1000")
+                "--checkpoint-every", "1000", tag=tag)
   _wait_for(lambda: (run_dir / "checkpoints").exists() and any(
       name.isdigit() for name in os.listdir(run_dir / "checkpoints")),
             proc, 180, "the first checkpoint")
-  assert _ray_pids() - before_pids
+  assert _ray_pids(tag), "the run's Ray processes were not found"
   os.kill(proc.pid, signal.SIGKILL)
   proc.communicate()
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
   target = 3000
-  out = _resume(run_dir, target)
+  out = _resume(run_dir, target, tag)
   assert _summary(run_dir)["env_steps"] == target
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
   # The resumed run removed the killed launcher's Ray session folder.
   assert _ray_session_folders() <= _SESSIONS_BEFORE, "Ray's files left behind"
 
@@ -337,7 +359,8 @@ def test_unreachable_ray_address_is_a_clear_error_within_seconds(tmp_path):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
   start = time.time()
-  proc = _train(tmp_path / "run", "--ray-address", f"127.0.0.1:{port}")
+  proc = _train(tmp_path / "run", "--ray-address", f"127.0.0.1:{port}",
+                tag=_new_tag())
   out, err = _finish(proc, 60)
   assert proc.returncode == 2, (out, err)
   assert f"Cannot reach a Ray cluster at --ray-address 127.0.0.1:{port}" in err
@@ -349,13 +372,13 @@ def test_two_node_cluster_by_address(tmp_path):
   """A two-node Ray cluster on this machine, joined by --ray-address: the
   actors run on both nodes, the run stops at its budget, the cluster's
   processes all end with it."""
-  before_pids = _ray_pids()
+  tag = _new_tag()
   run_dir = tmp_path / "run"
   proc = subprocess.Popen(
       [sys.executable, "-m", "tests.experiments.distributed_two_nodes",
        str(run_dir), REPLAY],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      start_new_session=True)
+      env=_tagged_env(tag), start_new_session=True)
   out, err = _finish(proc, 300)
   assert proc.returncode == 0, err
   result = json.loads(out.strip().splitlines()[-1])
@@ -363,7 +386,7 @@ def test_two_node_cluster_by_address(tmp_path):
   assert len(result["cluster_nodes"]) == 2
   assert set(result["actor_nodes"].values()) == set(result["cluster_nodes"])
   assert (run_dir / "summary.json").exists()
-  _assert_nothing_left(before_pids)
+  _assert_nothing_left(tag)
 
 
 def test_more_actors_than_cores_warns_with_the_numbers():
