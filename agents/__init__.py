@@ -100,6 +100,10 @@ REGISTRY: dict[str, agent_lib.AgentEntry] = {
 }
 
 
+# The agents this package defines, which `register` will not replace.
+BUILT_IN = frozenset(REGISTRY)
+
+
 def get(name: str) -> agent_lib.AgentEntry:
   """The registry entry of `name`, or a clear error listing the agents."""
   try:
@@ -110,10 +114,18 @@ def get(name: str) -> agent_lib.AgentEntry:
     ) from None
 
 
-def register(name: str, entry: agent_lib.AgentEntry) -> None:
+def register(name: str, entry: agent_lib.AgentEntry, *,
+             replace: bool = False) -> None:
   """Adds an agent defined outside this package (a notebook, a test, your
   own project): every runner and `experiments.config.default_config` then
-  know it by `name`."""
-  if name in REGISTRY:
-    raise errors.ConfigError(f"An agent named {name!r} is registered already.")
+  know it by `name`. A name taken already is refused unless `replace`
+  (for a notebook cell run again after an edit); a built-in agent's name
+  is refused either way."""
+  if name in BUILT_IN:
+    raise errors.ConfigError(
+        f"{name!r} is a built-in agent; register yours under another name.")
+  if name in REGISTRY and not replace:
+    raise errors.ConfigError(
+        f"An agent named {name!r} is registered already; pass replace=True "
+        "to swap in the new definition.")
   REGISTRY[name] = entry

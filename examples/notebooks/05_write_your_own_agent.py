@@ -190,13 +190,13 @@ def make_expected_sarsa(config: ExpectedSarsaConfig, spec,
   return value_based.make_value_based_agent(config, spec, network, loss)
 
 
-# Registering a name twice is refused; dropping our own earlier entry first
-# lets this cell run again after an edit.
-agents.REGISTRY.pop("expected_sarsa", None)
+# replace=True lets this cell run again after an edit (registering a name
+# twice is refused otherwise).
 agents.register("expected_sarsa", agent_lib.AgentEntry(
     config_cls=ExpectedSarsaConfig, make_agent=make_expected_sarsa,
     runner_defaults=dict(num_envs=1, rollout_length=8),
-    description="Expected SARSA, ε-greedy target policy (discrete actions)"))
+    description="Expected SARSA, ε-greedy target policy (discrete actions)"),
+    replace=True)
 
 # %% [markdown]
 # ## A quick look before training
