@@ -32,12 +32,14 @@ from experiments import network_isolation
 
 def _pre_parse(argv: Sequence[str], read_resumed: bool = True
                ) -> argparse.Namespace:
-  """--agent, --env, --runner, --replay, --replay-port and --resume before
-  the full parse: they pick the presets and whether to isolate the network
-  (for --resume, from the run folder's config.json when `read_resumed`)."""
+  """--agent, --env, --runner, --replay, --replay-port, --ray-address,
+  --compilation-cache-dir and --resume before the full parse: they pick the
+  presets, whether to isolate the network and the process's compilation
+  cache (for --resume, from the run folder's config.json when
+  `read_resumed`)."""
   pre = argparse.ArgumentParser(add_help=False)
   for flag in ("--agent", "--env", "--runner", "--replay", "--resume",
-               "--replay-port", "--ray-address"):
+               "--replay-port", "--ray-address", "--compilation-cache-dir"):
     pre.add_argument(flag)
   pre.add_argument("-h", "--help", action="store_true")
   known, _ = pre.parse_known_args(argv)
@@ -45,7 +47,8 @@ def _pre_parse(argv: Sequence[str], read_resumed: bool = True
     try:
       with open(os.path.join(known.resume, "config.json")) as f:
         saved = json.load(f)
-      for name in ("agent", "env", "runner", "replay", "ray_address"):
+      for name in ("agent", "env", "runner", "replay", "ray_address",
+                   "compilation_cache_dir"):
         setattr(known, name, saved.get(name, getattr(known, name)))
     except (OSError, ValueError, AttributeError):
       pass  # the runner reports the unreadable folder
@@ -226,12 +229,15 @@ def main(argv: Sequence[str] | None = None) -> int:
   bad input, 3 diverged, 130 interrupted; experiments/stopping.py)."""
   from building_blocks import optional_deps
   config = parse_args(argv)
-  if config.resume:  # the runner that resumes is the folder's
-    import dataclasses
+  if config.resume:  # the runner that resumes is the folder's, and so is
+    import dataclasses  # the process's compilation cache
     from experiments import run_folder
-    saved_runner = _pre_parse(sys.argv[1:] if argv is None else argv).runner
-    if saved_runner in run_folder.RESUMABLE_RUNNERS:  # else: its error says why
-      config = dataclasses.replace(config, runner=saved_runner)
+    saved = _pre_parse(sys.argv[1:] if argv is None else argv)
+    if saved.runner in run_folder.RESUMABLE_RUNNERS:  # else: its error says why
+      config = dataclasses.replace(config, runner=saved.runner)
+    if saved.compilation_cache_dir is not None:
+      config = dataclasses.replace(
+          config, compilation_cache_dir=saved.compilation_cache_dir)
   if _ISOLATION_PROBLEM and not config.replay_port:
     print("warning: the replay port could not be kept off the network "
           f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",

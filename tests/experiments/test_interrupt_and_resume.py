@@ -175,3 +175,32 @@ def _train_with_tensorboard(*args):
   return subprocess.Popen(
       [sys.executable, "-m", "experiments.train", "--no-progress", *args],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_resume_keeps_the_runs_compilation_cache_setting(tmp_path,
+                                                         monkeypatch):
+  """--resume takes --compilation-cache-dir from the run's config.json (as
+  every flag but --num-steps): a run started with the cache off resumes
+  with it off, not with the default cache."""
+  from experiments import config as config_lib
+  from experiments import train
+
+  run_dir = tmp_path / "run"
+  run_dir.mkdir()
+  saved = config_lib.default_config(run_dir=str(run_dir),
+                                    compilation_cache_dir="")
+  (run_dir / "config.json").write_text(saved.to_json())
+
+  class Reached(Exception):
+    pass
+
+  seen = []
+
+  def record(config):
+    seen.append(config.compilation_cache_dir)
+    raise Reached  # stop before anything runs
+
+  monkeypatch.setattr(train, "set_process_state", record)
+  with pytest.raises(Reached):
+    train.main(["--resume", str(run_dir)])
+  assert seen == [""]
