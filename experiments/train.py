@@ -96,6 +96,17 @@ def isolate_if_needed(argv: Sequence[str]) -> str | None:
   return None
 
 
+def isolation_warning(runner: str, problem: str) -> str:
+  """What a run that could not move into a loopback-only namespace leaves
+  open (`problem`: why it could not)."""
+  if runner == "distributed":
+    return ("warning: the run's ports could not be kept off the network "
+            f"({problem}); a local Ray listens on all interfaces for some of "
+            "its ports (and a Reverb replay server for its own).")
+  return ("warning: the replay port could not be kept off the network "
+          f"({problem}); Reverb 0.14 listens on all interfaces.")
+
+
 def _wandb_online(config: Any) -> bool:
   """Whether the run logs to W&B online (for --resume: as its folder's
   config.json says)."""
@@ -239,8 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       config = dataclasses.replace(
           config, compilation_cache_dir=saved.compilation_cache_dir)
   if _ISOLATION_PROBLEM and not config.replay_port:
-    print("warning: the replay port could not be kept off the network "
-          f"({_ISOLATION_PROBLEM}); Reverb 0.14 listens on all interfaces.",
+    print(isolation_warning(config.runner, _ISOLATION_PROBLEM),
           file=sys.stderr)
   if _ISOLATED and _wandb_online(config):
     print("error: --wandb-mode online needs the network, but this run lives "

@@ -118,3 +118,13 @@ def test_isolation_failure_is_reported_not_raised():
       "from experiments import network_isolation\n"
       "print(network_isolation.isolate_network())\n")
   assert out.startswith("unshare failed")
+
+
+def test_isolation_warning_names_what_stays_open():
+  """A single-process run that could not be isolated leaves Reverb's port
+  open; a distributed one Ray's ports, whatever its replay."""
+  single = train.isolation_warning("single", "unshare failed")
+  assert "Reverb" in single and "unshare failed" in single
+  distributed = train.isolation_warning("distributed", "unshare failed")
+  assert "Ray" in distributed and "unshare failed" in distributed
+  assert not distributed.startswith("warning: the replay port")
