@@ -79,7 +79,7 @@ class RunSettings:
   listen_beyond_loopback: bool = False
   """Runner distributed with --ray-address on other machines: allow the Reverb server to listen on every interface (other machines then reach its port)."""
   compilation_cache_dir: str = "~/.cache/relay/jax"
-  """JAX persistent compilation cache, set by the command line: later runs skip XLA compilation ("" disables)."""
+  """JAX persistent compilation cache, set by the command line for its process and by the distributed runner for its workers: later runs skip XLA compilation ("" disables)."""
   tensorboard: bool = True
   """Also write TensorBoard event files."""
   wandb: bool = False

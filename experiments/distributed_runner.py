@@ -55,6 +55,19 @@ CPU_ENV = {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "",
 LEARNER_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
+def worker_env(base: dict[str, str], config: Any) -> dict[str, str]:
+  """`base` plus JAX's persistent compilation cache of the run
+  (--compilation-cache-dir), which the CLI sets only in its own process:
+  each worker's JAX reads it from these variables, so a second launch of
+  the same config skips the workers' compilation as the launcher does."""
+  if not config.compilation_cache_dir:
+    return dict(base)
+  return {**base,
+          "JAX_COMPILATION_CACHE_DIR":
+              os.path.expanduser(config.compilation_cache_dir),
+          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+
+
 class ProcessFailedError(errors.RelayError):
   """A process of a distributed run kept crashing."""
 
@@ -99,6 +112,9 @@ class _Processes:
     config_json = config.to_json()
     self.config_json = config_json
     restarts = config.max_restarts
+    cpu_env = worker_env(CPU_ENV, config)
+    learner_env = worker_env(LEARNER_ENV, config)
+
     def remote(cls: type, env: dict[str, str], num_cpus: int = 0,
                **kw: Any) -> Any:
       return ray.remote(cls).options(num_cpus=num_cpus,
@@ -108,7 +124,7 @@ class _Processes:
         num_cpus=0).remote(_budget(config), config.runner_setting("num_envs"),
                            counts.get("env_steps", 0), counts.get("episodes", 0),
                            counts.get("learner_steps", 0))
-    self.server = remote(replay_server.ReplayServer, CPU_ENV,
+    self.server = remote(replay_server.ReplayServer, cpu_env,
                          max_restarts=restarts, max_task_retries=-1).remote(
         agent.replay, example, config.replay,
         os.path.join(run_dir, "replay") if config.replay_checkpoint else None,
@@ -120,16 +136,16 @@ class _Processes:
           f"The replay server could not start: {_error_text(e)}") from None
     # The learner and each actor hold one (logical) CPU, and actors spread
     # over the cluster's nodes; the rest are light and take none.
-    self.learner = remote(workers.LearnerWorker, LEARNER_ENV,
+    self.learner = remote(workers.LearnerWorker, learner_env,
                           max_restarts=restarts, num_cpus=1).remote(
         config_json, self.coordinator, self.server, run_dir,
         config.publish_every)
-    self.actor_cls = remote(workers.ActorWorker, CPU_ENV, max_restarts=0,
+    self.actor_cls = remote(workers.ActorWorker, cpu_env, max_restarts=0,
                             num_cpus=1, scheduling_strategy="SPREAD")
     self.actors = {i: self.actor_cls.remote(config_json, i, self.coordinator,
                                             self.server)
                    for i in range(config.num_actors)}
-    self.evaluator = remote(workers.EvaluatorWorker, CPU_ENV,
+    self.evaluator = remote(workers.EvaluatorWorker, cpu_env,
                             max_restarts=restarts).remote(config_json)
     self.loops: dict[str, Any] = {}
     self.restarts: collections.Counter[str] = collections.Counter()

@@ -330,12 +330,16 @@ def test_ctrl_c_stops_every_process_and_resume_continues(tmp_path):
 
 def test_killed_launcher_leaves_no_process(tmp_path):
   """SIGKILL of the launcher itself: every process of the run ends anyway
-  (the namespace reaper), and --resume continues from the checkpoint."""
+  (the namespace reaper), and --resume continues from the checkpoint. The
+  workers compile into the run's --compilation-cache-dir (the launcher
+  itself compiles nothing there)."""
   tag = _new_tag()
   run_dir = tmp_path / "run"
+  cache = tmp_path / "jax-cache"
   proc = _train(run_dir, "--agent", "dqn", "--num-actors", "1",
                 "--num-steps", "100000", "--eval-every", "0",
-                "--checkpoint-every", "1000", tag=tag)
+                "--checkpoint-every", "1000", "--compilation-cache-dir",
+                str(cache), tag=tag)
   _wait_for(lambda: (run_dir / "checkpoints").exists() and any(
       name.isdigit() for name in os.listdir(run_dir / "checkpoints")),
             proc, 180, "the first checkpoint")
@@ -343,6 +347,7 @@ def test_killed_launcher_leaves_no_process(tmp_path):
   os.kill(proc.pid, signal.SIGKILL)
   proc.communicate()
   _assert_nothing_left(tag)
+  assert cache.is_dir() and os.listdir(cache), "workers compiled uncached"
   target = 3000
   out = _resume(run_dir, target, tag)
   assert _summary(run_dir)["env_steps"] == target

@@ -400,3 +400,20 @@ def test_rollout_server_queue_limit_follows_num_actors():
   server.sample()
   assert server.may_insert()
   server.close()
+
+
+def test_worker_env_carries_the_runs_compilation_cache():
+  """Workers get JAX's persistent cache through their environment (the CLI
+  sets it only in the launcher); none when the run turned it off."""
+  import os  # pylint: disable=g-import-not-at-top
+  from experiments import config as config_lib  # pylint: disable=g-import-not-at-top
+  from experiments import distributed_runner  # pylint: disable=g-import-not-at-top
+  base = dict(distributed_runner.CPU_ENV)
+  on = distributed_runner.worker_env(base, config_lib.default_config(
+      runner="distributed", compilation_cache_dir="~/cache"))
+  assert on["JAX_COMPILATION_CACHE_DIR"] == os.path.expanduser("~/cache")
+  assert on["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+  assert {k: on[k] for k in base} == base
+  off = distributed_runner.worker_env(base, config_lib.default_config(
+      runner="distributed", compilation_cache_dir=""))
+  assert off == base
