@@ -29,18 +29,20 @@ def make_agent(config: config_lib.SACConfig, spec: specs.EnvironmentSpec,
     return losses.critic_loss(
         networks, critic_params, state.params.policy,
         state.target_critic_params, state.extra_params, transitions, weights,
-        key)
+        key, config.log_prob_epsilon)
 
   def policy(policy_params, state: actor_critic.ActorCriticState,
              transitions, key):
     return losses.policy_loss(networks, policy_params, state.critic_params,
-                              state.extra_params, transitions, key)
+                              state.extra_params, transitions, key,
+                              config.log_prob_epsilon)
 
   def temperature(log_alpha, state: actor_critic.ActorCriticState,
                   transitions, key):
     mean, log_std = networks.policy_apply(state.params.policy,
                                           transitions.observation)
-    _, log_prob = losses.sample_and_log_prob(mean, log_std, key)
+    _, log_prob = losses.sample_and_log_prob(mean, log_std, key,
+                                             config.log_prob_epsilon)
     return losses.temperature_loss(log_alpha, log_prob, target_entropy)
 
   def select_action(params, key: chex.PRNGKey, observation: chex.Array,

@@ -5,7 +5,13 @@ The policy is a tanh-squashed Gaussian: u ~ N(mu(s), diag sigma(s)^2),
 a = tanh(u), whose log-density follows from the change of variables
 (the paper's appendix C, eq. 21):
 
-  log pi(a|s) = log N(u; mu, sigma^2) - sum_k log(1 - tanh(u_k)^2)
+  log pi(a|s) = log N(u; mu, sigma^2) - sum_k log(1 - tanh(u_k)^2 + eps)
+
+with eps = 0 the exact density. eps > 0 (CleanRL and stable-baselines3 use
+1e-6) caps what a saturated action dimension adds to log pi at -log eps
+(13.8 nats for 1e-6), where the exact term grows as 2|u_k|: the entropy
+bonus then no longer holds the policy back from the bang-bang actions
+that locomotion tasks favour.
 
 Critic (soft Bellman residual, eq. 5, with twin critics and the minimum of
 the two target critics, as the paper's section 5 does):
@@ -53,17 +59,29 @@ def tanh_gaussian(mean: chex.Array, log_std: chex.Array
 
 
 def sample_and_log_prob(mean: chex.Array, log_std: chex.Array,
-                        key: chex.PRNGKey) -> tuple[chex.Array, chex.Array]:
+                        key: chex.PRNGKey, epsilon: float = 0.0
+                        ) -> tuple[chex.Array, chex.Array]:
   """(a [B, D], log pi(a|s) [B]): a reparameterised sample and its
-  log-density (computed from u, never from atanh(a))."""
-  return tanh_gaussian(mean, log_std).sample_and_log_prob(seed=key)
+  log-density with the module docstring's eps (computed from u, never from
+  atanh(a))."""
+  chex.assert_equal_shape([mean, log_std])
+  u, log_normal = distrax.MultivariateNormalDiag(
+      mean, jnp.exp(log_std)).sample_and_log_prob(seed=key)
+  # log(1 - tanh(u)^2) = 2 (log 2 - |u| - softplus(-2|u|)), exact without
+  # the cancellation of 1 - tanh(u)^2 in float32; log(x + eps) as
+  # logaddexp(log x, log eps), which is log x itself for eps = 0.
+  abs_u = jnp.abs(u)
+  log_sech2 = 2.0 * (jnp.log(2.0) - abs_u - jax.nn.softplus(-2.0 * abs_u))
+  correction = jnp.logaddexp(log_sech2, jnp.log(jnp.asarray(epsilon,
+                                                            u.dtype)))
+  return jnp.tanh(u), log_normal - jnp.sum(correction, axis=-1)
 
 
 def critic_loss(networks: actor_critic.ActorCriticNetworks,
                 critic_params: types.Params, policy_params: types.Params,
                 target_critic_params: types.Params, log_alpha: chex.Array,
                 transitions: types.Transition, weights: chex.Array,
-                key: chex.PRNGKey
+                key: chex.PRNGKey, log_prob_epsilon: float = 0.0
                 ) -> tuple[chex.Array, dict[str, chex.Array]]:
   """Returns (L(theta), extras): the new priorities |y - Q_1| and the mean
   Q."""
@@ -72,7 +90,8 @@ def critic_loss(networks: actor_critic.ActorCriticNetworks,
   chex.assert_rank(log_alpha, 0)
   mean, log_std = networks.policy_apply(policy_params,
                                         transitions.next_observation)
-  next_action, next_log_prob = sample_and_log_prob(mean, log_std, key)
+  next_action, next_log_prob = sample_and_log_prob(mean, log_std, key,
+                                                   log_prob_epsilon)
   q_next = networks.critic_apply(target_critic_params,
                                  transitions.next_observation, next_action)
   chex.assert_rank(q_next, 2)
@@ -90,14 +109,14 @@ def critic_loss(networks: actor_critic.ActorCriticNetworks,
 def policy_loss(networks: actor_critic.ActorCriticNetworks,
                 policy_params: types.Params, critic_params: types.Params,
                 log_alpha: chex.Array, transitions: types.Transition,
-                key: chex.PRNGKey
+                key: chex.PRNGKey, log_prob_epsilon: float = 0.0
                 ) -> tuple[chex.Array, dict[str, chex.Array]]:
   """Returns (L(phi), extras): the policy's entropy estimate
   -mean log pi(a|s)."""
   chex.assert_rank(log_alpha, 0)
   mean, log_std = networks.policy_apply(policy_params,
                                         transitions.observation)
-  action, log_prob = sample_and_log_prob(mean, log_std, key)
+  action, log_prob = sample_and_log_prob(mean, log_std, key, log_prob_epsilon)
   q = networks.critic_apply(critic_params, transitions.observation, action)
   chex.assert_rank(q, 2)
   alpha = jax.lax.stop_gradient(jnp.exp(log_alpha))

@@ -57,6 +57,27 @@ def test_sample_and_log_prob_are_consistent():
   assert abs(u.mean() - 0.5) < 0.05 and abs(u.std() - np.exp(-1)) < 0.05
 
 
+def test_log_prob_epsilon_caps_a_saturated_dimension():
+  """eps = 1e-6 adds at most -log(1e-6) = 13.8 nats for a saturated
+  dimension (u = 12: tanh(u)^2 is 1 in float32) where the exact term is
+  -log(1 - tanh(12)^2) = 2 * 12 - 2 log 2 + 2 softplus(-24) = 22.61; an
+  unsaturated dimension (u = 0.3) is all but unchanged."""
+  mean = np.array([[12.0, 0.3]], np.float32)
+  log_std = np.array([[-5.0, -5.0]], np.float32)  # u within ~0.02 of mean
+  key = jax.random.PRNGKey(0)
+  action, exact = losses.sample_and_log_prob(mean, log_std, key)
+  same_action, capped = losses.sample_and_log_prob(mean, log_std, key, 1e-6)
+  np.testing.assert_array_equal(np.asarray(action), np.asarray(same_action))
+  assert float(action[0, 0]) == 1.0  # saturated in float32
+  saturated_exact = 2 * 12 - 2 * np.log(2)
+  saturated_capped = -np.log(1e-6 + 4 * np.exp(-24.0))
+  np.testing.assert_allclose(float(exact[0] - capped[0]),
+                             saturated_exact - saturated_capped, atol=0.1)
+  # Both are finite although tanh(u) is exactly 1: they come from u, not
+  # from atanh(a).
+  assert np.isfinite(float(exact[0])) and np.isfinite(float(capped[0]))
+
+
 def test_temperature_loss_by_hand():
   log_alpha = jnp.log(jnp.float32(0.5))
   log_prob = np.array([-1.0, 0.5], np.float32)
@@ -163,6 +184,7 @@ def test_evaluation_acts_with_the_mean_and_alpha_starts_at_its_initial_value():
     ("temperature_learning_rate", -1.0,
      "sac.temperature_learning_rate must be > 0"),
     ("batch_size", 0, "sac.batch_size must be an integer >= 1"),
+    ("log_prob_epsilon", -1e-6, r"sac.log_prob_epsilon must be in \[0, 1\)"),
 ])
 def test_config_validation(field, value, needle):
   with pytest.raises(errors.ConfigError, match=needle):
