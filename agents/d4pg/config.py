@@ -71,8 +71,15 @@ RUNNER_DEFAULTS: dict[str, Any] = dict(num_envs=1, rollout_length=8)
 # with successes before learning starts.
 # The critic's support covers its returns: the goal's +100 and at worst
 # -0.1 per step of full force.
+# HalfCheetah-v5: CleanRL's MuJoCo settings (as SAC and TD3 use there),
+# and a support for its discounted returns: a step earns its forward
+# velocity minus 0.1 |a|^2, about -0.3 under random actions (a value of
+# about -30 at gamma = 0.99) and up to about 12 for the fastest published
+# policies (about 1,200); [-100, 1300] holds both with room to spare.
 PRESETS: dict[str, agent_lib.Preset] = {
     "MountainCarContinuous-v0": agent_lib.Preset(agent=dict(
         warmup_steps=10_000, min_replay_size=10_000, warmup_action_repeat=16,
         v_min=-100.0, v_max=100.0)),
+    "HalfCheetah-v5": agent_lib.Preset(agent=dict(
+        actor_critic.MUJOCO_LOCOMOTION, v_min=-100.0, v_max=1300.0)),
 }
