@@ -6,9 +6,11 @@ reach the task's target and the final returns.
   python benchmarks/agent_figures.py --agents c51 pqn --tasks cartpole
   python benchmarks/agent_figures.py --num-seeds 5
   # the harder tasks, at a budget reduced for this machine:
-  python benchmarks/agent_figures.py --tasks breakout --agents dqn c51 pqn \
-      --num-seeds 1
-  python benchmarks/agent_figures.py --tasks halfcheetah --agents sac td3
+  python benchmarks/agent_figures.py --tasks breakout \
+      --agents dqn c51 qr_dqn mdqn rainbow pqn
+  python benchmarks/agent_figures.py --tasks halfcheetah \
+      --agents sac td3 d4pg --jobs 2
+  (benchmarks/halfcheetah_vs_cleanrl.py runs HalfCheetah beside CleanRL.)
 
 Each (agent, task) row is one process:
   <python> -m experiments.train --runner anakin --agent AGENT --env ENV
@@ -18,8 +20,8 @@ with the agent's defaults and its preset for ENV (nothing tuned here), a
 10-episode greedy evaluation every period (the program reports once per
 period, 20 in all) and JAX's compilation cache off, so "wall" includes a
 cold compile. HalfCheetah-v5, which is not JAX-native, runs --runner single
---replay device --eval-every N/5, one seed. The row is read back from the
-run folder:
+--replay device --eval-every N/5, one process per seed (seeds 0 to S-1,
+--jobs of them at a time). The row is read back from the run folders:
   steps to target  per seed, the first logged env step whose 10-episode
                    mean training return reached the task's target (logs/
                    train.csv: one row per period, so to within N/20; the
@@ -28,13 +30,16 @@ run folder:
                    mean +- standard deviation over the seeds
   eval             the last greedy evaluation (10 episodes per seed), the
                    same statistics
-  wall             seconds from launch to the process's end (all seeds)
+  wall             seconds from launch to the process's end (all seeds in
+                   one program; single-process rows: the median over the
+                   seeds' processes)
 Printed as a Markdown table; JSON to benchmarks/results/agent_figures-
 <time>.json and each run's log to benchmarks/results/logs/.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import json
 import os
@@ -80,20 +85,22 @@ def rows_wanted(agents: list[str], tasks: list[str]) -> list[tuple[str, str]]:
   return out
 
 
-def first_reached(train_csv: str, target: float, num_seeds: int
+def first_reached(train_csv: str, target: float, seeds: list[int]
                   ) -> tuple[list[int | None], list[float], int]:
-  """Per seed: the first env step whose mean_return_10 >= target (None if
-  none), the last mean_return_10, and the last env step logged."""
-  first: list[int | None] = [None] * num_seeds
-  last = [float("nan")] * num_seeds
+  """Per seed of `seeds` (the values of train.csv's seed column): the first
+  env step whose mean_return_10 >= target (None if none), the last
+  mean_return_10, and the last env step logged."""
+  index = {seed: i for i, seed in enumerate(seeds)}
+  first: list[int | None] = [None] * len(seeds)
+  last = [float("nan")] * len(seeds)
   last_step = 0
   with open(train_csv) as f:
     for row in csv.DictReader(f):
-      seed, step = int(row["seed"]), int(row["env_steps"])
+      i, step = index[int(row["seed"])], int(row["env_steps"])
       value = float(row["mean_return_10"])
-      if first[seed] is None and value >= target:
-        first[seed] = step
-      last[seed] = value
+      if first[i] is None and value >= target:
+        first[i] = step
+      last[i] = value
       last_step = max(last_step, step)
   return first, last, last_step
 
@@ -107,40 +114,66 @@ def mean_std(values: list[float | None]) -> str:
 
 def run_row(agent: str, task: str, args: Any, run_root: str, log_dir: str
             ) -> dict[str, Any]:
+  """One (agent, task) row: one all-on-accelerator process for every seed,
+  or one single-process run per seed (args.jobs at a time)."""
   env_id, budget, target, runner = TASKS[task]
   budget = args.num_steps or budget
-  run_dir = os.path.join(run_root, f"{agent}-{task}")
   cmd = [args.python, "-m", "experiments.train", "--runner", runner,
          "--agent", agent, "--env", env_id, "--num-steps", str(budget),
-         "--seed", "0", "--compilation-cache-dir", "", "--no-progress",
-         "--no-tensorboard", "--run-dir", run_dir]
-  num_seeds = args.num_seeds if runner == "anakin" else 1
+         "--compilation-cache-dir", "", "--no-progress", "--no-tensorboard"]
   if runner == "anakin":
     # The program logs (and evaluates) once per period: 20 periods, so the
     # steps to the target are known to a twentieth of the budget.
-    cmd += ["--num-seeds", str(num_seeds), "--eval-every", str(budget // 20)]
+    cmd += ["--num-seeds", str(args.num_seeds), "--eval-every",
+            str(budget // 20)]
+    runs = [(0, list(range(args.num_seeds)))]
   else:
     cmd += ["--replay", "device", "--eval-every", str(budget // 5)]
-  record = timing.run_record(cmd, ROOT, timing.child_env(), args.timeout,
-                             os.path.join(log_dir, f"{agent}-{task}.log"),
-                             f"{agent}:{task}", 0)
-  record.update(agent=agent, task=task, env=env_id, budget=budget,
-                target=target, runner=runner, num_seeds=num_seeds)
-  try:
-    with open(os.path.join(run_dir, "summary.json")) as f:
-      summary = json.load(f)
-    first, last, last_step = first_reached(
-        os.path.join(run_dir, "logs", "train.csv"), target, num_seeds)
-  except OSError as e:
-    record["error"] = f"no run folder results: {e}"
+    runs = [(seed, [seed]) for seed in range(args.num_seeds)]
+
+  def launch(run: tuple[int, list[int]]) -> dict[str, Any]:
+    seed, seeds = run
+    name = f"{agent}-{task}" + (f"-seed{seed}" if runner != "anakin" else "")
+    run_dir = os.path.join(run_root, name)
+    record = timing.run_record(
+        cmd + ["--seed", str(seed), "--run-dir", run_dir], ROOT,
+        timing.child_env(), args.timeout, os.path.join(log_dir, f"{name}.log"),
+        f"{agent}:{task}", seed)
+    try:
+      with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)
+      record["reached"] = first_reached(
+          os.path.join(run_dir, "logs", "train.csv"), target, seeds)
+    except OSError as e:
+      record["error"] = f"no run folder results: {e}"
+      return record
+    evals = summary.get("final_eval_return")
+    record["evals"] = evals if isinstance(evals, list) else [evals]
+    record["compile_seconds"] = summary.get("extra", {}).get(
+        "compile_seconds")
     return record
-  evals = summary.get("final_eval_return")
-  record.update(steps_to_target=first, final_mean_return=last,
-                final_eval_return=(evals if isinstance(evals, list)
-                                   else [evals]),
-                env_steps=last_step,
-                compile_seconds=summary.get("extra", {}).get("compile_seconds"))
-  return record
+
+  # Threads only wait on child processes here.
+  with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+    records = list(pool.map(launch, runs))
+  row = dict(agent=agent, task=task, env=env_id, budget=budget,
+             target=target, runner=runner, num_seeds=args.num_seeds,
+             command=records[0]["command"], runs=records,
+             log=records[0]["log"],
+             wall_seconds=float(np.median([r["wall_seconds"]
+                                           for r in records])))
+  failed = [r for r in records if "error" in r]
+  if failed:
+    row["error"] = failed[0]["error"]
+    row["log"] = failed[0]["log"]
+    return row
+  row.update(
+      steps_to_target=[s for r in records for s in r["reached"][0]],
+      final_mean_return=[v for r in records for v in r["reached"][1]],
+      final_eval_return=[v for r in records for v in r["evals"]],
+      env_steps=max(r["reached"][2] for r in records),
+      compile_seconds=[r["compile_seconds"] for r in records])
+  return row
 
 
 def markdown(records: list[dict[str, Any]]) -> str:
@@ -168,8 +201,11 @@ def main() -> None:
   p.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS),
                  choices=TASKS)
   p.add_argument("--num-seeds", type=int, default=3,
-                 help="seeds per all-on-accelerator row (the single-process "
-                 "rows run one)")
+                 help="seeds per row (all on the accelerator: in one "
+                 "program; single process: one process each)")
+  p.add_argument("--jobs", type=int, default=1,
+                 help="single-process seeds run at a time (their wall "
+                 "times grow when they share cores)")
   p.add_argument("--num-steps", type=int, default=None,
                  help="override every row's step budget")
   p.add_argument("--python", default=os.path.join(ROOT, ".venv-core", "bin",
