@@ -80,8 +80,6 @@ ROOT = timing.ROOT
 NAME = "dqn_vs_cleanrl"
 TARGET = 475.0
 CLEANRL_STEPS = 100_000
-EPISODE = re.compile(
-    r"global_step=(?P<step>\d+), episodic_return=\[?\s*(?P<ret>[-+0-9.eE]+)")
 SPS = re.compile(r"^SPS: (\d+)")
 
 
@@ -100,7 +98,7 @@ class CleanRLDetector:
     if s:
       self.last_sps = int(s.group(1))
       return None
-    m = EPISODE.search(line)
+    m = timing.CLEANRL_EPISODE.search(line)
     if m is None:
       return None
     self.episodes += 1

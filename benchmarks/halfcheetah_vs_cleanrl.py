@@ -59,7 +59,6 @@ import concurrent.futures
 import csv
 import json
 import os
-import re
 import shutil
 import sys
 from typing import Any
@@ -73,8 +72,6 @@ ROOT = timing.ROOT
 NAME = "halfcheetah_vs_cleanrl"
 ROWS = ("relay-sac", "relay-td3", "relay-d4pg", "cleanrl-sac", "cleanrl-td3")
 WINDOW = 5_000
-EPISODE = re.compile(
-    r"global_step=(?P<step>\d+), episodic_return=\[?\s*(?P<ret>[-+0-9.eE]+)")
 
 
 def window_means(episodes: list[tuple[int, float]], checkpoints: list[int]
@@ -101,7 +98,7 @@ def cleanrl_episodes(log_path: str) -> list[tuple[int, float]]:
   out = []
   with open(log_path) as f:
     for line in f:
-      m = EPISODE.search(line)
+      m = timing.CLEANRL_EPISODE.search(line)
       if m:
         out.append((int(m["step"]) + 1, float(m["ret"])))
   return out

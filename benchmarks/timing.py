@@ -36,6 +36,10 @@ TAIL_LINES = 8
 RELAY_REACHED = re.compile(
     r"Reached a 10-episode mean return of (?P<mean>\S+) >= (?P<target>\S+) "
     r"at step (?P<step>\d+), (?P<seconds>[\d.]+) s after launch")
+# The line CleanRL's scripts print at each episode's end (global_step
+# counts from 0; the return may be printed as a one-element list).
+CLEANRL_EPISODE = re.compile(
+    r"global_step=(?P<step>\d+), episodic_return=\[?\s*(?P<ret>[-+0-9.eE]+)")
 
 Detector = Callable[[str], dict[str, Any] | None]
 
